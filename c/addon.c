@@ -1,0 +1,602 @@
+/*
+ * addon.c - the Node-API glue: checks arguments, calls one article step, and turns an
+ * ipc_error into a Node-shaped Error (code, syscall, errno, path). Nothing here knows
+ * about platforms; that is the job of the *_posix.c and *_win.c files.
+ */
+#include "ipc.h"
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARGS 4
+
+/* ---------- plumbing ---------- */
+
+#define CHECK(env, call)                                          \
+  do {                                                            \
+    if ((call) != napi_ok) return throw_napi_failure(env, #call); \
+  } while (0)
+
+static napi_value throw_napi_failure(napi_env env, const char *what) {
+  const napi_extended_error_info *info = NULL;
+  char msg[256];
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return NULL;
+  if (napi_get_last_error_info(env, &info) != napi_ok || info == NULL || info->error_message == NULL)
+    snprintf(msg, sizeof msg, "Node-API call failed: %s", what);
+  else
+    snprintf(msg, sizeof msg, "Node-API call failed: %s: %s", what, info->error_message);
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value usage(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+static int set_string(napi_env env, napi_value obj, const char *key, const char *value) {
+  napi_value v;
+  if (value == NULL) return 0;
+  if (napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) != napi_ok) return -1;
+  return napi_set_named_property(env, obj, key, v) == napi_ok ? 0 : -1;
+}
+
+/* The one place an ipc_error becomes a JavaScript Error. */
+static napi_value error_object(napi_env env, const ipc_error *e) {
+  napi_value msg, error, errno_value;
+  char text[480];
+  if (e->path != NULL)
+    snprintf(text, sizeof text, "%s: %s", e->message, e->path);
+  else
+    snprintf(text, sizeof text, "%s", e->message);
+  if (napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg) != napi_ok ||
+      napi_create_error(env, NULL, msg, &error) != napi_ok)
+    return NULL;
+  if (set_string(env, error, "code", e->code) < 0 || set_string(env, error, "syscall", e->syscall) < 0 ||
+      set_string(env, error, "path", e->path) < 0)
+    return NULL;
+  if (napi_create_int64(env, e->native, &errno_value) != napi_ok ||
+      napi_set_named_property(env, error, "errno", errno_value) != napi_ok)
+    return NULL;
+  return error;
+}
+
+static napi_value throw_ipc(napi_env env, const ipc_error *e) {
+  napi_value error = error_object(env, e);
+  if (error == NULL) return throw_napi_failure(env, "creating an Error");
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value number(napi_env env, double v) {
+  napi_value out;
+  CHECK(env, napi_create_double(env, v, &out));
+  return out;
+}
+
+/* Descriptors cross the boundary as numbers: ints on POSIX, SOCKET values on Windows
+ * (pointer-sized, but small in practice and exact in a double). */
+static int get_fd(napi_env env, napi_value v, const char *what, ipc_fd *fd) {
+  double d;
+  char msg[160];
+  if (napi_get_value_double(env, v, &d) != napi_ok || d < 0 || d != (double)(int64_t)d ||
+      d > 9007199254740991.0) {
+    snprintf(msg, sizeof msg, "%s must be a descriptor (a non-negative integer)", what);
+    usage(env, msg);
+    return -1;
+  }
+  *fd = (ipc_fd)(int64_t)d;
+  return 0;
+}
+
+static int get_int(napi_env env, napi_value v, const char *what, int64_t lo, int64_t hi, int64_t *out) {
+  double d;
+  char msg[200];
+  if (napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int64_t)d || d < (double)lo ||
+      d > (double)hi) {
+    snprintf(msg, sizeof msg, "%s must be an integer from %lld to %lld", what, (long long)lo,
+             (long long)hi);
+    usage(env, msg);
+    return -1;
+  }
+  *out = (int64_t)d;
+  return 0;
+}
+
+/* Returns a malloc'd UTF-8 copy, or NULL with an exception pending. C strings end at the
+ * first NUL, so a string containing one is refused rather than silently cut. */
+static char *get_string(napi_env env, napi_value v, const char *what) {
+  size_t len = 0;
+  char *s;
+  char msg[200];
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s must be a string", what);
+    usage(env, msg);
+    return NULL;
+  }
+  s = malloc(len + 1);
+  if (s == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+    free(s);
+    throw_napi_failure(env, "napi_get_value_string_utf8");
+    return NULL;
+  }
+  if (strlen(s) != len) {
+    free(s);
+    snprintf(msg, sizeof msg, "%s must not contain a NUL character", what);
+    usage(env, msg);
+    return NULL;
+  }
+  return s;
+}
+
+static void free_strings(char **list) {
+  size_t i;
+  if (list == NULL) return;
+  for (i = 0; list[i] != NULL; i++) free(list[i]);
+  free(list);
+}
+
+/* A JavaScript string array as a NULL-terminated char* array. */
+static char **get_string_array(napi_env env, napi_value v, const char *what, int allow_empty) {
+  bool is_array = false;
+  uint32_t n = 0, i;
+  char **list;
+  char msg[200];
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, v, &n) != napi_ok || (n == 0 && !allow_empty)) {
+    snprintf(msg, sizeof msg, "%s must be %san array of strings", what, allow_empty ? "" : "a non-empty ");
+    usage(env, msg);
+    return NULL;
+  }
+  list = calloc((size_t)n + 1, sizeof *list);
+  if (list == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  for (i = 0; i < n; i++) {
+    napi_value item;
+    char label[96];
+    snprintf(label, sizeof label, "%s[%u]", what, (unsigned)i);
+    if (napi_get_element(env, v, i, &item) != napi_ok || (list[i] = get_string(env, item, label)) == NULL) {
+      free_strings(list);
+      return NULL;
+    }
+  }
+  return list;
+}
+
+static int get_property(napi_env env, napi_value obj, const char *key, napi_value *out) {
+  napi_valuetype t;
+  bool has = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) return 0;
+  if (napi_get_named_property(env, obj, key, out) != napi_ok) return -1;
+  if (napi_typeof(env, *out, &t) != napi_ok) return -1;
+  return t == napi_undefined ? 0 : 1;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, size_t *argc) {
+  *argc = MAX_ARGS;
+  if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok) return -1;
+  if (*argc < want) {
+    char msg[80];
+    snprintf(msg, sizeof msg, "expected at least %u argument(s)", (unsigned)want);
+    usage(env, msg);
+    return -1;
+  }
+  return 0;
+}
+
+static napi_value fd_pair(napi_env env, const ipc_fd pair[2]) {
+  napi_value out, a, b;
+  CHECK(env, napi_create_array_with_length(env, 2, &out));
+  CHECK(env, napi_create_double(env, (double)pair[0], &a));
+  CHECK(env, napi_create_double(env, (double)pair[1], &b));
+  CHECK(env, napi_set_element(env, out, 0, a));
+  CHECK(env, napi_set_element(env, out, 1, b));
+  return out;
+}
+
+/* ---------- article step: a socket pair per stream ---------- */
+
+typedef struct before_connect_ctx {
+  napi_env env;
+  napi_value callback;
+  int failed;
+} before_connect_ctx;
+
+/* Runs the test seam synchronously on the main thread, while the listener is open. */
+static void call_before_connect(void *opaque, unsigned port) {
+  before_connect_ctx *ctx = opaque;
+  napi_value global, arg, result;
+  if (napi_get_global(ctx->env, &global) != napi_ok || napi_create_uint32(ctx->env, port, &arg) != napi_ok ||
+      napi_call_function(ctx->env, global, ctx->callback, 1, &arg, &result) != napi_ok)
+    ctx->failed = 1;
+}
+
+/* socketpair({ emulate?: boolean, beforeConnect?: (port) => void }) -> [fd, fd] */
+static napi_value js_socketpair(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], v;
+  size_t argc;
+  ipc_fd pair[2];
+  ipc_error err;
+  bool emulate = false;
+  before_connect_ctx ctx = {env, NULL, 0};
+  int rc;
+  if (get_args(env, info, 0, argv, &argc) < 0) return NULL;
+  if (argc > 0) {
+    napi_valuetype t;
+    CHECK(env, napi_typeof(env, argv[0], &t));
+    if (t != napi_undefined) {
+      if (t != napi_object) return usage(env, "socketpair(options): options must be an object");
+      if ((rc = get_property(env, argv[0], "emulate", &v)) < 0) return throw_napi_failure(env, "emulate");
+      if (rc && napi_get_value_bool(env, v, &emulate) != napi_ok)
+        return usage(env, "socketpair(options): options.emulate must be a boolean");
+      if ((rc = get_property(env, argv[0], "beforeConnect", &v)) < 0)
+        return throw_napi_failure(env, "beforeConnect");
+      if (rc) {
+        CHECK(env, napi_typeof(env, v, &t));
+        if (t != napi_function) return usage(env, "socketpair(options): options.beforeConnect must be a function");
+        if (!emulate) return usage(env, "socketpair(options): beforeConnect needs emulate: true");
+        ctx.callback = v;
+      }
+    }
+  }
+  if (emulate)
+    rc = ipc_socketpair_emulated(pair, ctx.callback ? call_before_connect : NULL, &ctx, &err);
+  else
+    rc = ipc_socketpair(pair, &err);
+  if (ctx.failed) {
+    ipc_error ignored;
+    if (rc == 0) {
+      (void)ipc_close(pair[0], &ignored);
+      (void)ipc_close(pair[1], &ignored);
+    }
+    return NULL; /* the callback's exception is pending */
+  }
+  if (rc < 0) return throw_ipc(env, &err);
+  return fd_pair(env, pair);
+}
+
+/* ---------- article step: non-blocking read ends ---------- */
+
+static napi_value js_set_nonblocking(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  ipc_fd fd;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0 || get_fd(env, argv[0], "setNonBlocking(fd): fd", &fd) < 0)
+    return NULL;
+  if (ipc_set_nonblocking(fd, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+static int get_buffer(napi_env env, napi_value v, const char *what, void **data, size_t *len) {
+  bool ok = false;
+  char msg[120];
+  if (napi_is_typedarray(env, v, &ok) == napi_ok && ok) {
+    napi_typedarray_type type;
+    napi_value ab;
+    size_t offset;
+    if (napi_get_typedarray_info(env, v, &type, len, data, &ab, &offset) == napi_ok && type == napi_uint8_array)
+      return 0;
+  }
+  snprintf(msg, sizeof msg, "%s must be a Buffer or Uint8Array", what);
+  usage(env, msg);
+  return -1;
+}
+
+/* read(fd, buffer) -> bytes read (> 0), 0 at end of stream, -1 when nothing is there yet. */
+static napi_value js_read(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc, len;
+  void *data;
+  ipc_fd fd;
+  ipc_error err;
+  long n;
+  if (get_args(env, info, 2, argv, &argc) < 0 || get_fd(env, argv[0], "read(fd, buffer): fd", &fd) < 0 ||
+      get_buffer(env, argv[1], "read(fd, buffer): buffer", &data, &len) < 0)
+    return NULL;
+  n = ipc_read(fd, data, len, &err);
+  if (n == -1) return throw_ipc(env, &err);
+  return number(env, n == IPC_WOULD_BLOCK ? -1 : (double)n);
+}
+
+/* write(fd, buffer) -> bytes written, or -1 when the descriptor would block. */
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc, len;
+  void *data;
+  ipc_fd fd;
+  ipc_error err;
+  long n;
+  if (get_args(env, info, 2, argv, &argc) < 0 || get_fd(env, argv[0], "write(fd, buffer): fd", &fd) < 0 ||
+      get_buffer(env, argv[1], "write(fd, buffer): buffer", &data, &len) < 0)
+    return NULL;
+  n = ipc_write(fd, data, len, &err);
+  if (n == -1) return throw_ipc(env, &err);
+  return number(env, n == IPC_WOULD_BLOCK ? -1 : (double)n);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  ipc_fd fd;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0 || get_fd(env, argv[0], "close(fd): fd", &fd) < 0) return NULL;
+  if (ipc_close(fd, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+/* ---------- article step: select() off the main thread ---------- */
+
+/* select() blocks, so it runs on a libuv worker thread and settles a promise: timers,
+ * signals and writes stay live on the main thread meanwhile. To wake it early the caller
+ * puts the read end of a socket pair in the set and writes a byte to the other end. */
+typedef struct select_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  ipc_fd *fds;
+  unsigned char *ready;
+  size_t n;
+  int timeout_ms;
+  int rc;
+  ipc_error err;
+} select_job;
+
+static void select_execute(napi_env env, void *data) {
+  select_job *job = data;
+  (void)env;
+  job->rc = ipc_select(job->fds, job->n, job->timeout_ms, job->ready, &job->err);
+}
+
+static void select_complete(napi_env env, napi_status status, void *data) {
+  select_job *job = data;
+  napi_value result = NULL;
+  size_t i;
+  uint32_t at = 0;
+  if (status != napi_ok) {
+    ipc_fail(&job->err, "ECANCELED", "select", "select was cancelled");
+    job->rc = -1;
+  }
+  if (job->rc < 0) {
+    result = error_object(env, &job->err);
+    if (result != NULL) napi_reject_deferred(env, job->deferred, result);
+  } else if (napi_create_array_with_length(env, (size_t)job->rc, &result) == napi_ok) {
+    for (i = 0; i < job->n; i++) {
+      napi_value fd;
+      if (!job->ready[i]) continue;
+      if (napi_create_double(env, (double)job->fds[i], &fd) != napi_ok ||
+          napi_set_element(env, result, at++, fd) != napi_ok)
+        break;
+    }
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->fds);
+  free(job->ready);
+  free(job);
+}
+
+/* select(fds, timeoutMs) -> Promise<readable fds>; timeoutMs < 0 waits forever. */
+static napi_value js_select(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], promise, name;
+  size_t argc;
+  bool is_array = false;
+  uint32_t n = 0, i;
+  int64_t timeout;
+  select_job *job;
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &n) != napi_ok || n == 0)
+    return usage(env, "select(fds, timeoutMs): fds must be a non-empty array of descriptors");
+  if (get_int(env, argv[1], "select(fds, timeoutMs): timeoutMs", -1, 86400000, &timeout) < 0) return NULL;
+  job = calloc(1, sizeof *job);
+  if (job == NULL || (job->fds = calloc(n, sizeof *job->fds)) == NULL ||
+      (job->ready = calloc(n, 1)) == NULL) {
+    if (job != NULL) free(job->fds);
+    free(job);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  job->n = n;
+  job->timeout_ms = (int)timeout;
+  for (i = 0; i < n; i++) {
+    napi_value item;
+    if (napi_get_element(env, argv[0], i, &item) != napi_ok ||
+        get_fd(env, item, "select(fds, timeoutMs): fds[i]", &job->fds[i]) < 0) {
+      free(job->fds);
+      free(job->ready);
+      free(job);
+      return NULL;
+    }
+  }
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "ipc.select", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, select_execute, select_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job->fds);
+    free(job->ready);
+    free(job);
+    return throw_napi_failure(env, "starting select");
+  }
+  return promise;
+}
+
+/* ---------- article step: spawn the child with the given std handles ---------- */
+
+typedef struct spawn_args {
+  char **argv, **env;
+  char *cwd;
+} spawn_args;
+
+static void free_spawn_args(spawn_args *a) {
+  free_strings(a->argv);
+  free_strings(a->env);
+  free(a->cwd);
+}
+
+static int get_optional_fd(napi_env env, napi_value options, const char *key, ipc_fd *fd) {
+  napi_value v;
+  char what[64];
+  int rc = get_property(env, options, key, &v);
+  if (rc < 0) {
+    throw_napi_failure(env, key);
+    return -1;
+  }
+  if (rc == 0) return 0;
+  snprintf(what, sizeof what, "spawn(argv, options): options.%s", key);
+  return get_fd(env, v, what, fd) < 0 ? -1 : 1;
+}
+
+/* spawn(argv, { stdout, stderr, stdin?, cwd?, env? }) -> pid */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], v;
+  size_t argc;
+  napi_valuetype t;
+  spawn_args a = {NULL, NULL, NULL};
+  ipc_spawn_options o;
+  ipc_error err;
+  long pid;
+  int rc;
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  CHECK(env, napi_typeof(env, argv[1], &t));
+  if (t != napi_object) return usage(env, "spawn(argv, options): options must be an object");
+  memset(&o, 0, sizeof o);
+  o.stdin_fd = o.stdout_fd = o.stderr_fd = IPC_NO_FD;
+  if (get_optional_fd(env, argv[1], "stdin", &o.stdin_fd) < 0) return NULL;
+  if ((rc = get_optional_fd(env, argv[1], "stdout", &o.stdout_fd)) <= 0)
+    return rc < 0 ? NULL : usage(env, "spawn(argv, options): options.stdout is required");
+  if ((rc = get_optional_fd(env, argv[1], "stderr", &o.stderr_fd)) <= 0)
+    return rc < 0 ? NULL : usage(env, "spawn(argv, options): options.stderr is required");
+  if ((a.argv = get_string_array(env, argv[0], "spawn(argv, options): argv", 0)) == NULL) return NULL;
+  if ((rc = get_property(env, argv[1], "cwd", &v)) != 0 &&
+      (rc < 0 || (a.cwd = get_string(env, v, "spawn(argv, options): options.cwd")) == NULL))
+    goto fail;
+  if ((rc = get_property(env, argv[1], "env", &v)) != 0 &&
+      (rc < 0 || (a.env = get_string_array(env, v, "spawn(argv, options): options.env", 1)) == NULL))
+    goto fail;
+  o.argv = (const char *const *)a.argv;
+  o.env = (const char *const *)a.env;
+  o.cwd = a.cwd;
+  memset(&err, 0, sizeof err);
+  if (ipc_spawn(&o, &pid, &err) < 0) {
+    napi_value error = error_object(env, &err); /* before err.path's string is freed */
+    free_spawn_args(&a);
+    if (error == NULL) return throw_napi_failure(env, "creating an Error");
+    napi_throw(env, error);
+    return NULL;
+  }
+  free_spawn_args(&a);
+  return number(env, (double)pid);
+fail:
+  free_spawn_args(&a);
+  return NULL;
+}
+
+/* ---------- reaping and stopping ---------- */
+
+static int get_pid(napi_env env, napi_value v, const char *what, long *pid) {
+  int64_t p;
+  if (get_int(env, v, what, 1, 0x7fffffff, &p) < 0) return -1;
+  *pid = (long)p;
+  return 0;
+}
+
+/* wait(pid) -> null while the child runs, else { code, signal } (signal as a number).
+ * Never blocks: the parent calls it when SIGCHLD, or a stream's end, says it is time. */
+static napi_value js_wait(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], out, code, sig;
+  size_t argc;
+  long pid;
+  ipc_exit st;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0 || get_pid(env, argv[0], "wait(pid): pid", &pid) < 0) return NULL;
+  if (ipc_wait(pid, &st, &err) < 0) return throw_ipc(env, &err);
+  if (st.running) {
+    CHECK(env, napi_get_null(env, &out));
+    return out;
+  }
+  CHECK(env, napi_create_object(env, &out));
+  if (st.signal) CHECK(env, napi_get_null(env, &code));
+  else CHECK(env, napi_create_int32(env, st.code, &code));
+  if (st.signal) CHECK(env, napi_create_int32(env, st.signal, &sig));
+  else CHECK(env, napi_get_null(env, &sig));
+  CHECK(env, napi_set_named_property(env, out, "code", code));
+  CHECK(env, napi_set_named_property(env, out, "signal", sig));
+  return out;
+}
+
+/* kill(pid, signalNumber) */
+static napi_value js_kill(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  long pid;
+  int64_t sig;
+  ipc_error err;
+  if (get_args(env, info, 2, argv, &argc) < 0 || get_pid(env, argv[0], "kill(pid, signal): pid", &pid) < 0 ||
+      get_int(env, argv[1], "kill(pid, signal): signal", 0, 64, &sig) < 0)
+    return NULL;
+  if (ipc_kill(pid, (int)sig, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+/* quoteCommandLine(argv) -> the string CreateProcess would be given for argv. */
+static napi_value js_quote_cmdline(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], out;
+  size_t argc, need;
+  char **list, *line;
+  if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
+  if ((list = get_string_array(env, argv[0], "quoteCommandLine(argv): argv", 0)) == NULL) return NULL;
+  need = ipc_quote_cmdline((const char *const *)list, NULL, 0);
+  line = malloc(need);
+  if (line == NULL) {
+    free_strings(list);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  ipc_quote_cmdline((const char *const *)list, line, need);
+  free_strings(list);
+  if (napi_create_string_utf8(env, line, NAPI_AUTO_LENGTH, &out) != napi_ok) out = NULL;
+  free(line);
+  if (out == NULL) return throw_napi_failure(env, "napi_create_string_utf8");
+  return out;
+}
+
+/* ---------- module ---------- */
+
+static int export_function(napi_env env, napi_value exports, const char *name, napi_callback fn) {
+  napi_value f;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f) != napi_ok) return -1;
+  return napi_set_named_property(env, exports, name, f) == napi_ok ? 0 : -1;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  ipc_error err;
+  napi_value v;
+  if (ipc_io_init(&err) < 0) return throw_ipc(env, &err);
+  if (export_function(env, exports, "socketpair", js_socketpair) < 0 ||
+      export_function(env, exports, "setNonBlocking", js_set_nonblocking) < 0 ||
+      export_function(env, exports, "read", js_read) < 0 ||
+      export_function(env, exports, "write", js_write) < 0 ||
+      export_function(env, exports, "close", js_close) < 0 ||
+      export_function(env, exports, "select", js_select) < 0 ||
+      export_function(env, exports, "spawn", js_spawn) < 0 ||
+      export_function(env, exports, "wait", js_wait) < 0 ||
+      export_function(env, exports, "kill", js_kill) < 0 ||
+      export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0)
+    return throw_napi_failure(env, "exporting functions");
+  CHECK(env, napi_create_int32(env, FD_SETSIZE, &v));
+  CHECK(env, napi_set_named_property(env, exports, "FD_SETSIZE", v));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,89 @@
+/*
+ * io_win.c - descriptors on Windows are SOCKETs: select() accepts nothing else, sockets
+ * need closesocket() rather than close(), and Winsock must be started with WSAStartup()
+ * before the first call.
+ */
+#include "ipc.h"
+
+int ipc_io_init(ipc_error *err) {
+  WSADATA data;
+  int rc = WSAStartup(MAKEWORD(2, 2), &data);
+  if (rc != 0) {
+    WSASetLastError(rc);
+    return ipc_fail_socket(err, "WSAStartup");
+  }
+  return 0;
+}
+
+ipc_fd ipc_tcp_socket(ipc_error *err) {
+  /* WSASocket with dwFlags 0, not socket(): socket() creates overlapped sockets, and only
+   * non-overlapped ones work as a child's std handles (Microsoft KB Q131623).
+   * WSA_FLAG_NO_HANDLE_INHERIT keeps the socket out of every child that is not handed it
+   * explicitly (Windows 7 SP1 and later). */
+  SOCKET s = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET) {
+    ipc_fail_socket(err, "WSASocketW");
+    return IPC_NO_FD;
+  }
+  return s;
+}
+
+int ipc_set_nonblocking(ipc_fd fd, ipc_error *err) {
+  /* FIONBIO is 0x8004667e; Perl code on Windows hard-codes that number. */
+  u_long on = 1;
+  if (ioctlsocket(fd, FIONBIO, &on) != 0) return ipc_fail_socket(err, "ioctlsocket(FIONBIO)");
+  return 0;
+}
+
+int ipc_set_inheritable(ipc_fd fd, int inheritable, ipc_error *err) {
+  if (!SetHandleInformation((HANDLE)fd, HANDLE_FLAG_INHERIT, inheritable ? HANDLE_FLAG_INHERIT : 0))
+    return ipc_fail_system(err, "SetHandleInformation");
+  return 0;
+}
+
+/* recv/send take an int length. */
+static int clamp_len(size_t len) { return len > 0x40000000 ? 0x40000000 : (int)len; }
+
+long ipc_read(ipc_fd fd, void *buf, size_t len, ipc_error *err) {
+  int n = recv(fd, (char *)buf, clamp_len(len), 0);
+  if (n >= 0) return n;
+  if (WSAGetLastError() == WSAEWOULDBLOCK) return IPC_WOULD_BLOCK;
+  return ipc_fail_socket(err, "recv");
+}
+
+long ipc_write(ipc_fd fd, const void *buf, size_t len, ipc_error *err) {
+  int n = send(fd, (const char *)buf, clamp_len(len), 0);
+  if (n >= 0) return n;
+  if (WSAGetLastError() == WSAEWOULDBLOCK) return IPC_WOULD_BLOCK;
+  return ipc_fail_socket(err, "send");
+}
+
+int ipc_close(ipc_fd fd, ipc_error *err) {
+  if (closesocket(fd) != 0) return ipc_fail_socket(err, "closesocket");
+  return 0;
+}
+
+int ipc_select_check(const ipc_fd *fds, size_t n, ipc_error *err) {
+  (void)fds;
+  /* Windows' fd_set is an array of FD_SETSIZE sockets: the limit is a count. */
+  if (n > FD_SETSIZE)
+    return ipc_fail(err, "EINVAL", "select",
+                    "select() cannot watch %u sockets: Windows select() holds at most "
+                    "FD_SETSIZE (%d) per set",
+                    (unsigned)n, (int)FD_SETSIZE);
+  return 0;
+}
+
+int ipc_tcp_exclusive(ipc_fd fd, ipc_error *err) {
+  /* Without SO_EXCLUSIVEADDRUSE another process may bind the same port with SO_REUSEADDR
+   * and steal the connection meant for the listener. */
+  BOOL on = TRUE;
+  if (setsockopt(fd, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof on) != 0)
+    return ipc_fail_socket(err, "setsockopt(SO_EXCLUSIVEADDRUSE)");
+  return 0;
+}
+
+int ipc_select_failed(ipc_error *err) {
+  /* A pipe or file handle gives WSAENOTSOCK on Windows and WSAEOPNOTSUPP under Wine. */
+  return ipc_fail_socket(err, "select");
+}

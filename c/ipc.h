@@ -1,0 +1,113 @@
+/*
+ * ipc.h - the article's steps as plain C functions, shared by every file of the addon.
+ *
+ * Each concept lives in its own file; where POSIX and Windows differ, the same function
+ * name is implemented once per platform (foo_posix.c / foo_win.c) and binding.gyp picks
+ * the file. Every function returns 0 (or a count) on success and -1 on failure, after
+ * filling an ipc_error that names the failing call and the platform's error code.
+ *
+ * Include this header first: on Windows it must define FD_SETSIZE before winsock2.h.
+ */
+#ifndef IPC_H
+#define IPC_H
+
+#ifdef _WIN32
+/* On Windows FD_SETSIZE is how many sockets an fd_set holds (default 64), not a bound on
+ * descriptor values as on POSIX. The article raises it before including winsock2.h; the
+ * header only honours the value if it is defined first. */
+#  ifndef FD_SETSIZE
+#    define FD_SETSIZE 1024
+#  endif
+#  ifndef WIN32_LEAN_AND_MEAN
+#    define WIN32_LEAN_AND_MEAN
+#  endif
+#  include <winsock2.h>
+#  include <ws2tcpip.h>
+#  include <windows.h>
+typedef SOCKET ipc_fd;
+#  define IPC_NO_FD INVALID_SOCKET
+#else
+#  include <sys/select.h>
+#  include <sys/types.h>
+typedef int ipc_fd;
+#  define IPC_NO_FD (-1)
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a failure looks like on its way to JavaScript: an errno-style name (the same names
+ * on every platform, so tests and users match on one vocabulary), the call that failed,
+ * the platform's own number, and a sentence for people. */
+typedef struct ipc_error {
+  const char *code;     /* "ENOENT", "ECONNABORTED", ... */
+  const char *syscall;  /* "socketpair", "WSASocketW", "CreateProcessW", ... */
+  long native;          /* errno, WSAGetLastError() or GetLastError(); 0 if none */
+  const char *path;     /* the file involved, if any (not owned) */
+  char message[320];
+} ipc_error;
+
+/* errors.c (shared) */
+int ipc_fail(ipc_error *err, const char *code, const char *syscall, const char *fmt, ...);
+const char *ipc_errno_name(int e);
+
+/* errors_posix.c / errors_win.c: capture the platform's last error for `syscall`.
+ * ipc_fail_socket reads errno on POSIX and WSAGetLastError() on Windows;
+ * ipc_fail_system reads errno on POSIX and GetLastError() on Windows. */
+int ipc_fail_errno(ipc_error *err, int e, const char *syscall);
+int ipc_fail_socket(ipc_error *err, const char *syscall);
+int ipc_fail_system(ipc_error *err, const char *syscall);
+
+/* io_posix.c / io_win.c: descriptors and sockets */
+int ipc_io_init(ipc_error *err); /* WSAStartup on Windows */
+ipc_fd ipc_tcp_socket(ipc_error *err); /* not inheritable, blocking */
+int ipc_tcp_exclusive(ipc_fd listener, ipc_error *err); /* SO_EXCLUSIVEADDRUSE on Windows */
+int ipc_set_nonblocking(ipc_fd fd, ipc_error *err);
+int ipc_set_inheritable(ipc_fd fd, int inheritable, ipc_error *err);
+#define IPC_WOULD_BLOCK (-2)
+/* > 0 bytes, 0 at end of stream, IPC_WOULD_BLOCK, or -1 with err filled. */
+long ipc_read(ipc_fd fd, void *buf, size_t len, ipc_error *err);
+long ipc_write(ipc_fd fd, const void *buf, size_t len, ipc_error *err);
+int ipc_close(ipc_fd fd, ipc_error *err);
+/* select() limits differ: a bound on descriptor values on POSIX, a count on Windows. */
+int ipc_select_check(const ipc_fd *fds, size_t n, ipc_error *err);
+/* After select() returned -1: 0 if it was only interrupted, else -1 with err filled. */
+int ipc_select_failed(ipc_error *err);
+
+/* socketpair.c (shared): the loopback emulation Windows needs, compiled everywhere. */
+typedef void (*ipc_before_connect_fn)(void *ctx, unsigned port);
+int ipc_socketpair_emulated(ipc_fd pair[2], ipc_before_connect_fn before_connect, void *ctx,
+                            ipc_error *err);
+/* socketpair_posix.c / socketpair_win.c: the best pair the platform offers. */
+int ipc_socketpair(ipc_fd pair[2], ipc_error *err);
+
+/* select.c (shared): wait until some of fds are readable. ready[i] is set to 1 for each
+ * readable fds[i]. Returns the number of ready descriptors (0 on timeout or EINTR). */
+int ipc_select(const ipc_fd *fds, size_t n, int timeout_ms, unsigned char *ready, ipc_error *err);
+
+/* spawn_posix.c / spawn_win.c: start, reap and stop children */
+typedef struct ipc_spawn_options {
+  const char *const *argv;  /* NULL-terminated, UTF-8 */
+  const char *cwd;          /* NULL: the parent's */
+  const char *const *env;   /* NULL-terminated "NAME=value" list; NULL: the parent's */
+  ipc_fd stdin_fd;          /* IPC_NO_FD: the null device */
+  ipc_fd stdout_fd;
+  ipc_fd stderr_fd;
+} ipc_spawn_options;
+
+typedef struct ipc_exit {
+  int running; /* 1: not exited yet */
+  int code;    /* exit code, or -1 when killed */
+  int signal;  /* signal number, 0 when it exited */
+} ipc_exit;
+
+int ipc_spawn(const ipc_spawn_options *opts, long *pid, ipc_error *err);
+int ipc_wait(long pid, ipc_exit *status, ipc_error *err); /* never blocks */
+int ipc_kill(long pid, int signal, ipc_error *err);
+
+/* cmdline.c (shared): the MSVCRT rules CreateProcess command lines are parsed by. Pure, so
+ * Linux tests check it too. Returns the number of bytes needed including the NUL; writes
+ * at most cap bytes. */
+size_t ipc_quote_cmdline(const char *const *argv, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * spawn_posix.c - starting, reaping and stopping children on POSIX.
+ *
+ * The article's `unix` branch forks and execs by hand; posix_spawn(3) does the same in one
+ * call, reports exec failures (ENOENT, EACCES) as its return value, and avoids copying the
+ * parent's page tables. The child's stdout and stderr become the given descriptors through
+ * dup2 file actions; every other descriptor stays behind (they are all close-on-exec, and
+ * where the C library allows, descriptors from 3 up are closed outright).
+ */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np, environ */
+#include "ipc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* The cwd is checked first so that "no such directory" is not mistaken for "no such
+ * program": posix_spawn reports both as ENOENT. */
+static int check_cwd(const char *cwd, ipc_error *err) {
+  struct stat st;
+  if (stat(cwd, &st) != 0) {
+    ipc_fail_errno(err, errno, "chdir");
+    err->path = cwd;
+    return -1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    ipc_fail_errno(err, ENOTDIR, "chdir");
+    err->path = cwd;
+    return -1;
+  }
+  return 0;
+}
+
+static int file_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options *o, ipc_error *err) {
+  int rc;
+  /* dup2 clears close-on-exec on the copy, so exactly 0, 1 and 2 survive exec. */
+  if (o->stdin_fd == IPC_NO_FD)
+    rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+  else
+    rc = posix_spawn_file_actions_adddup2(fa, o->stdin_fd, 0);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa, o->stdout_fd, 1);
+  if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa, o->stderr_fd, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  /* Belt and braces: a descriptor some library opened without close-on-exec would
+   * otherwise leak into the child (node-pty #657). */
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+#endif
+  if (rc == 0 && o->cwd != NULL) {
+#if defined(__GLIBC__) || defined(__APPLE__)
+    rc = posix_spawn_file_actions_addchdir_np(fa, o->cwd);
+#else
+    rc = ENOSYS;
+#endif
+  }
+  if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawn_file_actions");
+  return 0;
+}
+
+static int spawn_attributes(posix_spawnattr_t *attr, ipc_error *err) {
+  sigset_t all, none;
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  int rc;
+#ifdef POSIX_SPAWN_CLOEXEC_DEFAULT
+  /* macOS: close everything not named in a file action. */
+  flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
+#endif
+  /* Node ignores SIGPIPE and ignored signals survive exec: reset every signal to its
+   * default so a child dies of SIGPIPE like any shell-started one, and unblock them all. */
+  sigfillset(&all);
+  sigemptyset(&none);
+  rc = posix_spawnattr_setsigdefault(attr, &all);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(attr, &none);
+  if (rc == 0) rc = posix_spawnattr_setflags(attr, flags);
+  if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawnattr");
+  return 0;
+}
+
+int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  pid_t pid;
+  int rc, ok = -1;
+  char *const *env = o->env ? (char *const *)o->env : environ;
+
+  if (o->cwd != NULL && check_cwd(o->cwd, err) < 0) return -1;
+  rc = posix_spawn_file_actions_init(&fa);
+  if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawn_file_actions_init");
+  rc = posix_spawnattr_init(&attr);
+  if (rc != 0) {
+    posix_spawn_file_actions_destroy(&fa);
+    return ipc_fail_errno(err, rc, "posix_spawnattr_init");
+  }
+  if (file_actions(&fa, o, err) == 0 && spawn_attributes(&attr, err) == 0) {
+    /* posix_spawnp searches PATH when argv[0] has no slash, like execvp. */
+    rc = posix_spawnp(&pid, o->argv[0], &fa, &attr, (char *const *)o->argv, env);
+    if (rc == 0) {
+      *pid_out = (long)pid;
+      ok = 0;
+    } else {
+      ipc_fail_errno(err, rc, "posix_spawnp");
+      err->path = o->argv[0];
+    }
+  }
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  return ok;
+}
+
+int ipc_wait(long pid, ipc_exit *status, ipc_error *err) {
+  int st;
+  pid_t rc;
+  /* WNOHANG: the parent polls when SIGCHLD says something changed, so it never parks a
+   * thread in waitpid for each child. */
+  do rc = waitpid((pid_t)pid, &st, WNOHANG);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) return ipc_fail_errno(err, errno, "waitpid");
+  status->running = rc == 0;
+  status->code = -1;
+  status->signal = 0;
+  if (rc == 0) return 0;
+  if (WIFEXITED(st)) status->code = WEXITSTATUS(st);
+  else if (WIFSIGNALED(st)) status->signal = WTERMSIG(st);
+  return 0;
+}
+
+int ipc_kill(long pid, int signal, ipc_error *err) {
+  if (kill((pid_t)pid, signal) != 0) return ipc_fail_errno(err, errno, "kill");
+  return 0;
+}

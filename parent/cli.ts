@@ -1,0 +1,116 @@
+/**
+ * The parent's command line. Children's options (--lines, --seq, ...) are accepted here
+ * too and passed on to the built-in children; after `--`, a command replaces them.
+ */
+import {
+  childOptionArgs,
+  DEFAULT_CHILD_OPTIONS,
+  parseWholeNumber,
+  takeChildOption,
+  UsageError,
+  type ChildOptions,
+} from '../child/options.ts';
+import type { ChildChoice } from './children.ts';
+
+export { UsageError };
+
+/** Far beyond what select() can serve; the multiplexer refuses what it cannot watch. */
+export const MAX_CHILDREN = 100_000;
+const MAX_DURATION_S = 365 * 24 * 3600;
+
+export interface ParentOptions {
+  children: number;
+  child: ChildChoice;
+  /** Seconds; null: until the children exit (forever, for the default children). */
+  durationS: number | null;
+  trace: boolean;
+  help: boolean;
+  childOptions: ChildOptions;
+  /** Set when the child options were given explicitly (they apply to built-in children). */
+  childArgs: string[];
+  /** After `--`: run N copies of this instead of the built-in child. */
+  command: string[] | null;
+}
+
+export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
+Runs N children and prints each line of their stdout and stderr as it arrives:
+  [child PID][info]: LINE     (stdout)      [child PID][error]: LINE    (stderr)
+Options:
+  --children N        how many children (default 3)
+  --child KIND        c, ts or mixed (default: mixed, i.e. C, TS, C)
+  --duration S        stop the children after S seconds (decimals allowed)
+  --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
+  --help              this text
+Passed on to the built-in children:
+  --lines N  --max-sleep-ms M  --seed S  --line-bytes B  --streams both|stdout|stderr
+  --seq  --exit-code C        (see: npx tsx child/child.ts --help)
+After --, a command and its arguments replace the built-in child, N copies of it:
+  npm start -- --children 2 -- perl my-child.pl
+Exit status: 0 if every child exited 0, 1 otherwise, 2 for bad usage, 127 command not
+found, 126 not executable, 128+N when stopped by signal N.
+`;
+
+function parseSeconds(flag: string, text: string): number {
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text)) {
+    throw new UsageError(`invalid value for ${flag}: '${text}' (expected seconds, e.g. 5 or 0.5)`);
+  }
+  const s = Number(text);
+  if (s > MAX_DURATION_S) throw new UsageError(`invalid value for ${flag}: '${text}' (at most ${MAX_DURATION_S})`);
+  return s;
+}
+
+export function parseParentArgs(args: readonly string[]): ParentOptions {
+  const o: ParentOptions = {
+    children: 3,
+    child: 'mixed',
+    durationS: null,
+    trace: false,
+    help: false,
+    childOptions: { ...DEFAULT_CHILD_OPTIONS },
+    childArgs: [],
+    command: null,
+  };
+  let i = 0;
+  while (i < args.length) {
+    const a = args[i]!;
+    if (a === '--') {
+      o.command = args.slice(i + 1);
+      if (o.command.length === 0) throw new UsageError("'--' must be followed by a command to run");
+      break;
+    }
+    const value = (): string => {
+      const v = args[i + 1];
+      if (v === undefined) throw new UsageError(`missing value for ${a}`);
+      return v;
+    };
+    if (a === '--help' || a === '-h') {
+      o.help = true;
+      i += 1;
+    } else if (a === '--trace') {
+      o.trace = true;
+      i += 1;
+    } else if (a === '--children') {
+      o.children = parseWholeNumber(a, value(), MAX_CHILDREN, 1);
+      i += 2;
+    } else if (a === '--child') {
+      const v = value();
+      if (v !== 'c' && v !== 'ts' && v !== 'mixed') {
+        throw new UsageError(`invalid value for --child: '${v}' (expected c, ts or mixed)`);
+      }
+      o.child = v;
+      i += 2;
+    } else if (a === '--duration') {
+      o.durationS = parseSeconds(a, value());
+      i += 2;
+    } else {
+      const used = takeChildOption(o.childOptions, args, i);
+      if (used === 0) throw new UsageError(`unknown option '${a}'`);
+      i += used;
+    }
+  }
+  o.childArgs = childOptionArgs(o.childOptions);
+  if (o.command !== null && o.childArgs.length > 0) {
+    throw new UsageError(`child options (${o.childArgs[0]}) apply to the built-in children, not to a command after --`);
+  }
+  return o;
+}

@@ -1,0 +1,117 @@
+/**
+ * Line assembly and labelling, shared by every variant: chunks arrive in fragments or
+ * many lines at once; each complete line goes out as `[child PID][info]: LINE` with the
+ * child's bytes unchanged (never decoded).
+ *
+ * This is the hot path. Per line it does one indexOf and two copies into one output
+ * buffer; the whole batch is then written with one write call.
+ */
+
+const NEWLINE = 0x0a;
+
+/**
+ * A partial line is held until its newline arrives, up to this size; past it the held
+ * bytes go out as a line of their own, so a child that never writes a newline cannot
+ * make the parent grow without bound.
+ */
+export const MAX_HELD_LINE_BYTES = 64 * 1024 * 1024;
+
+/** Collects formatted output for one write. */
+export class OutputBatch {
+  private buf: Buffer;
+  private len = 0;
+
+  constructor(private readonly initialBytes = 256 * 1024) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  append(src: Buffer, start = 0, end = src.length): void {
+    const n = end - start;
+    if (this.len + n > this.buf.length) this.grow(this.len + n);
+    src.copy(this.buf, this.len, start, end);
+    this.len += n;
+  }
+
+  /** Hands over what was collected; the batch starts again empty with fresh memory, as
+   * an asynchronous write may still be reading the old buffer. */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.len);
+    this.buf = Buffer.allocUnsafe(Math.max(this.initialBytes, Math.min(this.buf.length, 4 * 1024 * 1024)));
+    this.len = 0;
+    return out;
+  }
+
+  private grow(need: number): void {
+    const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+}
+
+/** One stream of one child: its label and the start of a line still waiting for "\n". */
+export class LineAssembler {
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+
+  constructor(readonly label: Buffer) {}
+
+  /** Splits chunk into lines; complete ones are appended to out, labelled. */
+  push(chunk: Buffer, out: OutputBatch): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      if (nl === -1) break;
+      out.append(this.label);
+      if (this.heldBytes > 0) this.releaseHeld(out);
+      out.append(chunk, start, nl + 1);
+      start = nl + 1;
+    }
+    if (start < chunk.length) this.hold(chunk.subarray(start), out);
+  }
+
+  /** At end of stream: a last line without newline is still printed, newline added so
+   * the next label starts on a line of its own. */
+  end(out: OutputBatch): void {
+    if (this.heldBytes === 0) return;
+    out.append(this.label);
+    this.releaseHeld(out);
+    out.append(NEWLINE_BUFFER);
+  }
+
+  get pendingBytes(): number {
+    return this.heldBytes;
+  }
+
+  private hold(rest: Buffer, out: OutputBatch): void {
+    // A copy: the caller reuses its read buffer.
+    this.held.push(Buffer.from(rest));
+    this.heldBytes += rest.length;
+    if (this.heldBytes >= MAX_HELD_LINE_BYTES) this.end(out);
+  }
+
+  private releaseHeld(out: OutputBatch): void {
+    for (const piece of this.held) out.append(piece);
+    this.held = [];
+    this.heldBytes = 0;
+  }
+}
+
+const NEWLINE_BUFFER = Buffer.from('\n');
+
+export type StreamKind = 'info' | 'error';
+
+/** `[child 4242][info]: ` - the label every line of a stream starts with. */
+export function lineLabel(name: string, pid: number, kind: StreamKind): Buffer {
+  return Buffer.from(`[${name} ${pid}][${kind}]: `);
+}
+
+/** `[child 4242] exited with code 0` / `[child 4242] killed by SIGTERM` */
+export function exitLine(name: string, pid: number, how: { code: number | null; signal: string | null }): string {
+  return how.signal !== null
+    ? `[${name} ${pid}] killed by ${how.signal}\n`
+    : `[${name} ${pid}] exited with code ${how.code}\n`;
+}

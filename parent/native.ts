@@ -1,0 +1,119 @@
+/**
+ * The one module that touches the native addon: it finds the build, loads it, and gives
+ * every native function a type. Nothing else in the project sees the raw binding.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** How a child ended: exactly one of code and signal is a number. */
+export interface ExitStatus {
+  code: number | null;
+  signal: number | null;
+}
+
+export interface SpawnOptions {
+  stdout: number;
+  stderr: number;
+  /** Omitted: the null device. */
+  stdin?: number;
+  cwd?: string;
+  /** "NAME=value" strings; omitted: the parent's environment. */
+  env?: readonly string[];
+}
+
+export interface SocketpairOptions {
+  /** Use the loopback emulation Windows needs, even where a real socketpair exists. */
+  emulate?: boolean;
+  /** Test seam: called with the listener's port before the pair connects to it. */
+  beforeConnect?: (port: number) => void;
+}
+
+/** The addon's functions, one per article step (c/addon.c). */
+export interface NativeIpc {
+  /** Two connected stream sockets, close-on-exec / not inheritable. */
+  socketpair(options?: SocketpairOptions): [number, number];
+  setNonBlocking(fd: number): void;
+  /** Bytes read (> 0), 0 at end of stream, -1 when nothing is there yet. */
+  read(fd: number, buffer: Uint8Array): number;
+  /** Bytes written, or -1 when the descriptor would block. */
+  write(fd: number, buffer: Uint8Array): number;
+  close(fd: number): void;
+  /** The readable subset of fds, off the main thread; timeoutMs < 0 waits forever. */
+  select(fds: readonly number[], timeoutMs: number): Promise<number[]>;
+  /** Starts argv[0] (searched in PATH) with the given descriptors as 0, 1, 2; its pid. */
+  spawn(argv: readonly string[], options: SpawnOptions): number;
+  /** Never blocks: null while the child runs. */
+  wait(pid: number): ExitStatus | null;
+  kill(pid: number, signal: number): void;
+  /** The command line CreateProcess is given for argv (MSVCRT quoting rules). */
+  quoteCommandLine(argv: readonly string[]): string;
+  readonly FD_SETSIZE: number;
+}
+
+/** A failure from the addon: Node's shape (code, syscall, errno, path). */
+export interface NativeError extends Error {
+  code: string;
+  syscall: string;
+  errno: number;
+  path?: string;
+}
+
+export function isNativeError(e: unknown): e is NativeError {
+  return e instanceof Error && typeof (e as Partial<NativeError>).code === 'string';
+}
+
+/** Where builds may be: node-gyp's folders, then the mingw-w64 cross-build for Windows. */
+function candidateDirs(): string[] {
+  const dirs: string[] = [];
+  if (process.env.IPC_BUILD_DIR) dirs.push(resolve(process.env.IPC_BUILD_DIR));
+  dirs.push(join(PROJECT_ROOT, 'build', 'Release'), join(PROJECT_ROOT, 'build', 'Debug'));
+  if (process.platform === 'win32') dirs.push(join(PROJECT_ROOT, 'build', 'win32-x64'));
+  return dirs;
+}
+
+function load(): { ipc: NativeIpc; dir: string } {
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const dir of candidateDirs()) {
+    const file = join(dir, 'ipc.node');
+    if (!existsSync(file)) {
+      tried.push(`${file} (missing)`);
+      continue;
+    }
+    try {
+      return { ipc: require(file) as NativeIpc, dir };
+    } catch (e) {
+      tried.push(`${file} (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  const hint =
+    process.platform === 'win32'
+      ? 'Run `npm install` (it builds with node-gyp: needs Python and Visual Studio Build Tools ' +
+        'with "Desktop development with C++"), or `npm run build:win` to cross-build on Linux.'
+      : 'Run `npm install` (it builds with node-gyp: needs Python 3, make and a C compiler).';
+  throw new Error(`The native addon is not built for this platform.\n${hint}\nLooked in:\n  ${tried.join('\n  ')}`);
+}
+
+const loaded = load();
+export const ipc: NativeIpc = loaded.ipc;
+/** The folder the addon came from; the C child was built beside it. */
+export const BUILD_DIR: string = loaded.dir;
+export const C_CHILD_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'child_c.exe' : 'child_c');
+
+const signalNumbers: Record<string, number> = constants.signals as Record<string, number>;
+
+export function signalNumber(name: string): number {
+  const n = signalNumbers[name];
+  if (n === undefined) throw new Error(`unknown signal ${name}`);
+  return n;
+}
+
+export function signalName(n: number): string {
+  for (const [name, value] of Object.entries(signalNumbers)) if (value === n) return name;
+  return `signal ${n}`;
+}

@@ -1,0 +1,44 @@
+/**
+ * The parent's stdout, with backpressure: when the reader is slow, the parent stops
+ * reading from the children (so they block on full socket buffers) instead of
+ * queueing their output in memory.
+ */
+import type { Writable } from 'node:stream';
+
+export class Output {
+  private broken: Error | null = null;
+
+  constructor(private readonly stream: Writable = process.stdout) {
+    // A reader that went away (EPIPE) is reported once, not thrown from an event.
+    stream.on('error', (e: Error) => {
+      this.broken = e;
+    });
+  }
+
+  get error(): Error | null {
+    return this.broken;
+  }
+
+  /** Writes a batch; resolves at once, or when the reader has caught up. */
+  async write(data: Uint8Array | string): Promise<void> {
+    if (this.broken || data.length === 0) return;
+    if (this.stream.write(data)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.stream.off('drain', done);
+        this.stream.off('error', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('error', done);
+      this.stream.on('close', done);
+    });
+  }
+
+  /** Resolves when everything written so far has reached the operating system. */
+  flush(): Promise<void> {
+    if (this.broken) return Promise.resolve();
+    return new Promise((resolve) => this.stream.write('', () => resolve()));
+  }
+}
