@@ -153,7 +153,7 @@ static char **get_string_array(napi_env env, napi_value v, const char *what, int
   char msg[200];
   if (napi_is_array(env, v, &is_array) != napi_ok || !is_array ||
       napi_get_array_length(env, v, &n) != napi_ok || (n == 0 && !allow_empty)) {
-    snprintf(msg, sizeof msg, "%s must be %san array of strings", what, allow_empty ? "" : "a non-empty ");
+    snprintf(msg, sizeof msg, "%s must be %s array of strings", what, allow_empty ? "an" : "a non-empty");
     usage(env, msg);
     return NULL;
   }

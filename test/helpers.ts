@@ -1,0 +1,129 @@
+/**
+ * What the suites share: running the parent and the children as real processes, with a
+ * time limit, and reading their labelled output.
+ */
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { childArgv, type ChildKind } from '../parent/children.ts';
+import { PROJECT_ROOT } from '../parent/native.ts';
+
+const require = createRequire(import.meta.url);
+export const TSX_LOADER = pathToFileURL(require.resolve('tsx')).href;
+export const PARENT_MAIN = join(PROJECT_ROOT, 'parent', 'main.ts');
+export const CHILD_KINDS: readonly ChildKind[] = ['c', 'ts'];
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  ms: number;
+}
+
+export interface Running {
+  pid: number;
+  done: Promise<Finished>;
+  /** Resolves when stdout contains `text`. */
+  waitFor(text: string): Promise<void>;
+  kill(signal: NodeJS.Signals): void;
+  /** What it has printed on stdout so far. */
+  output(): Buffer;
+}
+
+/** Starts argv with pipes; a run longer than timeoutMs is killed and reported as failed. */
+export function start(argv: readonly string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Running {
+  const t0 = Date.now();
+  const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let seen = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  p.stdout!.on('data', (b: Buffer) => {
+    out.push(b);
+    seen += b.toString('latin1');
+    if (seen.length > 1 << 20) seen = seen.slice(-(1 << 16));
+    for (const w of [...waiters]) if (seen.includes(w.text)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  });
+  p.stderr!.on('data', (b: Buffer) => err.push(b));
+  const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+  const done = new Promise<Finished>((resolve, reject) => {
+    p.on('error', reject);
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), ms: Date.now() - t0 });
+    });
+  });
+  return {
+    pid: p.pid!,
+    done,
+    waitFor: (text) =>
+      seen.includes(text) ? Promise.resolve() : new Promise((resolve) => waiters.push({ text, resolve })),
+    kill: (signal) => p.kill(signal),
+    output: () => Buffer.concat(out),
+  };
+}
+
+export function run(argv: readonly string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<Finished> {
+  return start(argv, opts).done;
+}
+
+/** The parent as the test's direct child (not through the tsx CLI, which adds a process). */
+export function parentArgv(args: readonly string[]): string[] {
+  return [process.execPath, '--import', TSX_LOADER, PARENT_MAIN, ...args];
+}
+
+export function runParent(args: readonly string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<Finished> {
+  return run(parentArgv(args), opts);
+}
+
+export function runChild(kind: ChildKind, args: readonly string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<Finished> {
+  return run(childArgv(kind, args), opts);
+}
+
+export interface LabelledLine {
+  name: string;
+  pid: number;
+  kind: 'info' | 'error';
+  text: string;
+}
+
+export interface ParsedOutput {
+  lines: LabelledLine[];
+  exits: { name: string; pid: number; how: string }[];
+  other: string[];
+}
+
+/** Splits the parent's stdout into labelled lines, exit reports and anything else. */
+export function parseParentOutput(stdout: Buffer | string): ParsedOutput {
+  const parsed: ParsedOutput = { lines: [], exits: [], other: [] };
+  const text = typeof stdout === 'string' ? stdout : stdout.toString('utf8');
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let m = /^\[(\S+) (\d+)\]\[(info|error)\]: (.*)$/s.exec(line);
+    if (m) {
+      parsed.lines.push({ name: m[1]!, pid: Number(m[2]), kind: m[3] as 'info' | 'error', text: m[4]! });
+      continue;
+    }
+    m = /^\[(\S+) (\d+)\] (exited with code \d+|killed by \w+)$/.exec(line);
+    if (m) parsed.exits.push({ name: m[1]!, pid: Number(m[2]), how: m[3]! });
+    else parsed.other.push(line);
+  }
+  return parsed;
+}
+
+/** True while a process with this pid exists (zombies included). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
