@@ -18,7 +18,8 @@
         "c/errors.c",
         "c/socketpair.c",
         "c/select.c",
-        "c/cmdline.c"
+        "c/cmdline.c",
+        "c/relay_thread.c"
       ],
       "conditions": [
         ["OS=='win'", {
@@ -26,7 +27,9 @@
             "c/errors_win.c",
             "c/io_win.c",
             "c/socketpair_win.c",
-            "c/spawn_win.c"
+            "c/spawn_win.c",
+            "c/relay_thread_win.c",
+            "c/fork_exec_win.c"
           ],
           "defines": ["FD_SETSIZE=1024", "_WIN32_WINNT=0x0601"],
           "libraries": ["-lws2_32"]
@@ -35,8 +38,12 @@
             "c/errors_posix.c",
             "c/io_posix.c",
             "c/socketpair_posix.c",
-            "c/spawn_posix.c"
-          ]
+            "c/spawn_posix.c",
+            "c/relay_thread_posix.c",
+            "c/fork_exec_posix.c"
+          ],
+          "cflags": ["-pthread"],
+          "ldflags": ["-pthread"]
         }]
       ]
     },

@@ -444,51 +444,62 @@ static void free_spawn_args(spawn_args *a) {
   free(a->cwd);
 }
 
-static int get_optional_fd(napi_env env, napi_value options, const char *key, ipc_fd *fd) {
+static int get_optional_fd(napi_env env, napi_value options, const char *fn, const char *key, ipc_fd *fd) {
   napi_value v;
-  char what[64];
+  char what[96];
   int rc = get_property(env, options, key, &v);
   if (rc < 0) {
     throw_napi_failure(env, key);
     return -1;
   }
   if (rc == 0) return 0;
-  snprintf(what, sizeof what, "spawn(argv, options): options.%s", key);
+  snprintf(what, sizeof what, "%s(argv, options): options.%s", fn, key);
   return get_fd(env, v, what, fd) < 0 ? -1 : 1;
 }
 
-/* spawn(argv, { stdout, stderr, stdin?, cwd?, env? }) -> pid */
-static napi_value js_spawn(napi_env env, napi_callback_info info) {
+typedef int (*spawn_fn)(const ipc_spawn_options *, long *, ipc_error *);
+
+/* Reads (argv, { stdout, stderr, stdin?, cwd?, env? }), starts the child with `start`,
+ * returns its pid. */
+static napi_value spawn_with(napi_env env, napi_callback_info info, const char *name, spawn_fn start) {
   napi_value argv[MAX_ARGS], v;
   size_t argc;
   napi_valuetype t;
   spawn_args a = {NULL, NULL, NULL};
   ipc_spawn_options o;
   ipc_error err;
+  char what[96];
   long pid;
   int rc;
   if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
   CHECK(env, napi_typeof(env, argv[1], &t));
-  if (t != napi_object) return usage(env, "spawn(argv, options): options must be an object");
+  snprintf(what, sizeof what, "%s(argv, options): options must be an object", name);
+  if (t != napi_object) return usage(env, what);
   memset(&o, 0, sizeof o);
   o.stdin_fd = o.stdout_fd = o.stderr_fd = IPC_NO_FD;
-  if (get_optional_fd(env, argv[1], "stdin", &o.stdin_fd) < 0) return NULL;
-  if ((rc = get_optional_fd(env, argv[1], "stdout", &o.stdout_fd)) <= 0)
-    return rc < 0 ? NULL : usage(env, "spawn(argv, options): options.stdout is required");
-  if ((rc = get_optional_fd(env, argv[1], "stderr", &o.stderr_fd)) <= 0)
-    return rc < 0 ? NULL : usage(env, "spawn(argv, options): options.stderr is required");
-  if ((a.argv = get_string_array(env, argv[0], "spawn(argv, options): argv", 0)) == NULL) return NULL;
-  if ((rc = get_property(env, argv[1], "cwd", &v)) != 0 &&
-      (rc < 0 || (a.cwd = get_string(env, v, "spawn(argv, options): options.cwd")) == NULL))
+  if (get_optional_fd(env, argv[1], name, "stdin", &o.stdin_fd) < 0) return NULL;
+  if ((rc = get_optional_fd(env, argv[1], name, "stdout", &o.stdout_fd)) <= 0) {
+    snprintf(what, sizeof what, "%s(argv, options): options.stdout is required", name);
+    return rc < 0 ? NULL : usage(env, what);
+  }
+  if ((rc = get_optional_fd(env, argv[1], name, "stderr", &o.stderr_fd)) <= 0) {
+    snprintf(what, sizeof what, "%s(argv, options): options.stderr is required", name);
+    return rc < 0 ? NULL : usage(env, what);
+  }
+  snprintf(what, sizeof what, "%s(argv, options): argv", name);
+  if ((a.argv = get_string_array(env, argv[0], what, 0)) == NULL) return NULL;
+  snprintf(what, sizeof what, "%s(argv, options): options.cwd", name);
+  if ((rc = get_property(env, argv[1], "cwd", &v)) != 0 && (rc < 0 || (a.cwd = get_string(env, v, what)) == NULL))
     goto fail;
+  snprintf(what, sizeof what, "%s(argv, options): options.env", name);
   if ((rc = get_property(env, argv[1], "env", &v)) != 0 &&
-      (rc < 0 || (a.env = get_string_array(env, v, "spawn(argv, options): options.env", 1)) == NULL))
+      (rc < 0 || (a.env = get_string_array(env, v, what, 1)) == NULL))
     goto fail;
   o.argv = (const char *const *)a.argv;
   o.env = (const char *const *)a.env;
   o.cwd = a.cwd;
   memset(&err, 0, sizeof err);
-  if (ipc_spawn(&o, &pid, &err) < 0) {
+  if (start(&o, &pid, &err) < 0) {
     napi_value error = error_object(env, &err); /* before err.path's string is freed */
     free_spawn_args(&a);
     if (error == NULL) return throw_napi_failure(env, "creating an Error");
@@ -500,6 +511,95 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
 fail:
   free_spawn_args(&a);
   return NULL;
+}
+
+/* spawn(argv, options) -> pid: posix_spawn / CreateProcessW */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  return spawn_with(env, info, "spawn", ipc_spawn);
+}
+
+/* forkExec(argv, options) -> pid: the article's unix branch (ENOSYS on Windows) */
+static napi_value js_fork_exec(napi_env env, napi_callback_info info) {
+  return spawn_with(env, info, "forkExec", ipc_fork_exec);
+}
+
+/* ---------- the pipe-thread variant: pipes, and threads that copy them into sockets ---------- */
+
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  ipc_fd ends[2];
+  ipc_error err;
+  (void)info;
+  if (ipc_pipe(ends, &err) < 0) return throw_ipc(env, &err);
+  return fd_pair(env, ends);
+}
+
+static napi_value js_close_pipe(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  ipc_fd fd;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0 || get_fd(env, argv[0], "closePipe(fd): fd", &fd) < 0) return NULL;
+  if (ipc_close_pipe(fd, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+/* Relays are named by small integers; only the main thread touches this table. */
+static ipc_relay **relays;
+static size_t relay_slots;
+
+static int remember_relay(ipc_relay *r, size_t *id) {
+  size_t i;
+  for (i = 0; i < relay_slots && relays[i] != NULL; i++) {
+  }
+  if (i == relay_slots) {
+    size_t slots = relay_slots ? relay_slots * 2 : 16;
+    ipc_relay **grown = realloc(relays, slots * sizeof *grown);
+    if (grown == NULL) return -1;
+    memset(grown + relay_slots, 0, (slots - relay_slots) * sizeof *grown);
+    relays = grown;
+    relay_slots = slots;
+  }
+  relays[i] = r;
+  *id = i + 1;
+  return 0;
+}
+
+/* startRelay(pipeRead, socketWrite) -> relay id. The thread owns both from now on. */
+static napi_value js_start_relay(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc, id;
+  ipc_fd pipe_read, socket_write;
+  ipc_relay *r;
+  ipc_error err;
+  if (get_args(env, info, 2, argv, &argc) < 0 ||
+      get_fd(env, argv[0], "startRelay(pipeRead, socketWrite): pipeRead", &pipe_read) < 0 ||
+      get_fd(env, argv[1], "startRelay(pipeRead, socketWrite): socketWrite", &socket_write) < 0)
+    return NULL;
+  if (ipc_relay_start(pipe_read, socket_write, &r, &err) < 0) return throw_ipc(env, &err);
+  if (remember_relay(r, &id) < 0) {
+    /* The thread runs on unnamed; it still ends, and closes both ends, at end of stream. */
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  return number(env, (double)id);
+}
+
+/* joinRelay(id) -> bytes copied; throws the error the thread met, if any. */
+static napi_value js_join_relay(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  int64_t id;
+  uint64_t bytes = 0;
+  ipc_relay *r;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0 ||
+      get_int(env, argv[0], "joinRelay(id): id", 1, (int64_t)relay_slots, &id) < 0)
+    return NULL;
+  r = relays[id - 1];
+  if (r == NULL) return usage(env, "joinRelay(id): no such relay (already joined?)");
+  relays[id - 1] = NULL;
+  if (ipc_relay_join(r, &bytes, &err) < 0) return throw_ipc(env, &err);
+  return number(env, (double)bytes);
 }
 
 /* ---------- reaping and stopping ---------- */
@@ -590,6 +690,11 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "close", js_close) < 0 ||
       export_function(env, exports, "select", js_select) < 0 ||
       export_function(env, exports, "spawn", js_spawn) < 0 ||
+      export_function(env, exports, "forkExec", js_fork_exec) < 0 ||
+      export_function(env, exports, "pipe", js_pipe) < 0 ||
+      export_function(env, exports, "closePipe", js_close_pipe) < 0 ||
+      export_function(env, exports, "startRelay", js_start_relay) < 0 ||
+      export_function(env, exports, "joinRelay", js_join_relay) < 0 ||
       export_function(env, exports, "wait", js_wait) < 0 ||
       export_function(env, exports, "kill", js_kill) < 0 ||
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0)

@@ -2,6 +2,7 @@
  * io_posix.c - descriptors on POSIX: sockets and pipes are both plain file descriptors, so
  * read(2), write(2), close(2) and fcntl(2) serve every kind the parent meets.
  */
+#define _GNU_SOURCE /* pipe2, O_CLOEXEC */
 #include "ipc.h"
 
 #include <errno.h>
@@ -106,3 +107,24 @@ int ipc_select_failed(ipc_error *err) {
   if (errno == EINTR) return 0;
   return ipc_fail_errno(err, errno, "select");
 }
+
+int ipc_pipe(ipc_fd ends[2], ipc_error *err) {
+  int fds[2];
+#if defined(__linux__) || defined(__FreeBSD__)
+  if (pipe2(fds, O_CLOEXEC) != 0) return ipc_fail_errno(err, errno, "pipe2");
+#else
+  if (pipe(fds) != 0) return ipc_fail_errno(err, errno, "pipe");
+  if (ipc_set_inheritable(fds[0], 0, err) < 0 || ipc_set_inheritable(fds[1], 0, err) < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return -1;
+  }
+#endif
+  ends[0] = fds[0];
+  ends[1] = fds[1];
+  return 0;
+}
+
+int ipc_close_pipe(ipc_fd fd, ipc_error *err) { return ipc_close(fd, err); }
+
+long ipc_pipe_read(ipc_fd fd, void *buf, size_t len, ipc_error *err) { return ipc_read(fd, buf, len, err); }

@@ -87,3 +87,26 @@ int ipc_select_failed(ipc_error *err) {
   /* A pipe or file handle gives WSAENOTSOCK on Windows and WSAEOPNOTSUPP under Wine. */
   return ipc_fail_socket(err, "select");
 }
+
+int ipc_pipe(ipc_fd ends[2], ipc_error *err) {
+  HANDLE r, w;
+  /* NULL security attributes: neither end is inheritable. spawn makes the child's end
+   * inheritable only for the one CreateProcess call that hands it over. */
+  if (!CreatePipe(&r, &w, NULL, 0)) return ipc_fail_system(err, "CreatePipe");
+  ends[0] = (ipc_fd)r;
+  ends[1] = (ipc_fd)w;
+  return 0;
+}
+
+int ipc_close_pipe(ipc_fd fd, ipc_error *err) {
+  if (!CloseHandle((HANDLE)fd)) return ipc_fail_system(err, "CloseHandle");
+  return 0;
+}
+
+long ipc_pipe_read(ipc_fd fd, void *buf, size_t len, ipc_error *err) {
+  DWORD got = 0;
+  if (ReadFile((HANDLE)fd, buf, (DWORD)(len > 0x40000000 ? 0x40000000 : len), &got, NULL)) return (long)got;
+  /* The writer closed its end: that is how an anonymous pipe says end of stream. */
+  if (GetLastError() == ERROR_BROKEN_PIPE) return 0;
+  return ipc_fail_system(err, "ReadFile");
+}

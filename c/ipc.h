@@ -74,6 +74,22 @@ int ipc_select_check(const ipc_fd *fds, size_t n, ipc_error *err);
 /* After select() returned -1: 0 if it was only interrupted, else -1 with err filled. */
 int ipc_select_failed(ipc_error *err);
 
+/* io_posix.c / io_win.c: anonymous pipes, for the pipe-thread and posix variants. Both
+ * ends are close-on-exec (not inheritable). On Windows they are HANDLEs from CreatePipe,
+ * carried in an ipc_fd, and must be closed with ipc_close_pipe (CloseHandle), never with
+ * closesocket(). ipc_pipe_read returns like ipc_read (a broken pipe is end of stream). */
+int ipc_pipe(ipc_fd ends[2], ipc_error *err); /* [read end, write end] */
+int ipc_close_pipe(ipc_fd fd, ipc_error *err);
+long ipc_pipe_read(ipc_fd fd, void *buf, size_t len, ipc_error *err);
+
+/* relay_thread.c (shared) + relay_thread_posix.c / relay_thread_win.c: the article's older
+ * variant, a thread that copies a pipe into a socket so that select() can watch it. The
+ * thread owns both descriptors from the start and closes them at end of stream. */
+typedef struct ipc_relay ipc_relay;
+int ipc_relay_start(ipc_fd pipe_read, ipc_fd socket_write, ipc_relay **relay, ipc_error *err);
+/* Waits for the thread, reports how many bytes it copied and any error it met, frees it. */
+int ipc_relay_join(ipc_relay *relay, uint64_t *bytes, ipc_error *err);
+
 /* socketpair.c (shared): the loopback emulation Windows needs, compiled everywhere. */
 typedef void (*ipc_before_connect_fn)(void *ctx, unsigned port);
 int ipc_socketpair_emulated(ipc_fd pair[2], ipc_before_connect_fn before_connect, void *ctx,
@@ -104,6 +120,10 @@ typedef struct ipc_exit {
 int ipc_spawn(const ipc_spawn_options *opts, long *pid, ipc_error *err);
 int ipc_wait(long pid, ipc_exit *status, ipc_error *err); /* never blocks */
 int ipc_kill(long pid, int signal, ipc_error *err);
+
+/* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
+ * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */
+int ipc_fork_exec(const ipc_spawn_options *opts, long *pid, ipc_error *err);
 
 /* cmdline.c (shared): the MSVCRT rules CreateProcess command lines are parsed by. Pure, so
  * Linux tests check it too. Returns the number of bytes needed including the NUL; writes

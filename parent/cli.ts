@@ -30,6 +30,10 @@ export interface ParentOptions {
   childArgs: string[];
   /** After `--`: run N copies of this instead of the built-in child. */
   command: string[] | null;
+  /** `--variant NAME`; null: IPC_VARIANT or the default. */
+  variant: string | null;
+  /** `--config FILE`: a JSON list of helpers to run instead. */
+  config: string | null;
 }
 
 export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
@@ -39,6 +43,8 @@ Options:
   --children N        how many children (default 3)
   --child KIND        c, ts or mixed (default: mixed, i.e. C, TS, C)
   --duration S        stop the children after S seconds (decimals allowed)
+  --variant NAME      socketpair (default), pipe-thread, posix or libuv (or IPC_VARIANT)
+  --config FILE       run the helpers listed in FILE (JSON) instead, labelled by name
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
   --help              this text
 Passed on to the built-in children:
@@ -69,7 +75,10 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     childOptions: { ...DEFAULT_CHILD_OPTIONS },
     childArgs: [],
     command: null,
+    variant: null,
+    config: null,
   };
+  let childrenGiven = false;
   let i = 0;
   while (i < args.length) {
     const a = args[i]!;
@@ -91,6 +100,13 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
       i += 1;
     } else if (a === '--children') {
       o.children = parseWholeNumber(a, value(), MAX_CHILDREN, 1);
+      childrenGiven = true;
+      i += 2;
+    } else if (a === '--variant') {
+      o.variant = value();
+      i += 2;
+    } else if (a === '--config') {
+      o.config = value();
       i += 2;
     } else if (a === '--child') {
       const v = value();
@@ -111,6 +127,11 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
   o.childArgs = childOptionArgs(o.childOptions);
   if (o.command !== null && o.childArgs.length > 0) {
     throw new UsageError(`child options (${o.childArgs[0]}) apply to the built-in children, not to a command after --`);
+  }
+  if (o.config !== null) {
+    if (o.command !== null) throw new UsageError('--config and a command after -- cannot be combined');
+    if (o.childArgs.length > 0) throw new UsageError(`child options (${o.childArgs[0]}) apply to the built-in children, not to --config helpers`);
+    if (childrenGiven) throw new UsageError('--children does not apply to --config: the file lists the helpers');
   }
   return o;
 }

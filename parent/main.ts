@@ -9,8 +9,9 @@ import { isNativeError } from './native.ts';
 import { Output } from './output.ts';
 import { Relay } from './relay.ts';
 import { makeTrace, traceFromEnvironment } from './trace.ts';
-import { socketpairVariant } from './variants/socketpair.ts';
-import type { ChildSpec } from './variants/variant.ts';
+import { readConfig } from './config.ts';
+import { chooseVariant } from './variants/index.ts';
+import type { ChildSpec, Variant } from './variants/variant.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_NOT_EXECUTABLE = 126;
@@ -21,6 +22,7 @@ function say(text: string): void {
 }
 
 function childSpecs(o: ParentOptions): ChildSpec[] {
+  if (o.config !== null) return readConfig(o.config);
   if (o.command !== null) {
     return Array.from({ length: o.children }, () => ({ name: 'child', argv: [...o.command!] }));
   }
@@ -29,24 +31,29 @@ function childSpecs(o: ParentOptions): ChildSpec[] {
 
 async function main(args: readonly string[]): Promise<number> {
   let o: ParentOptions;
+  let variant: Variant;
+  let specs: ChildSpec[];
   try {
     o = parseParentArgs(args);
+    if (o.help) {
+      writeSync(1, PARENT_USAGE);
+      return 0;
+    }
+    // Everything is checked before the first child starts.
+    variant = chooseVariant(o.variant, process.env.IPC_VARIANT);
+    specs = childSpecs(o);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     say(`${e.message} (see --help)`);
     return EXIT_USAGE;
   }
-  if (o.help) {
-    writeSync(1, PARENT_USAGE);
-    return 0;
-  }
   const output = new Output();
-  if (o.durationS === null && o.command === null && o.childOptions.lines === null) {
-    await output.write('Running forever, hit CTRL-C to stop.\n');
+  if (o.durationS === null && o.command === null && o.config === null && o.childOptions.lines === null) {
+    output.write('Running forever, hit CTRL-C to stop.\n');
   }
   const relay = new Relay({
-    specs: childSpecs(o),
-    variant: socketpairVariant,
+    specs,
+    variant,
     output,
     trace: makeTrace(o.trace || traceFromEnvironment()),
     durationMs: o.durationS === null ? null : Math.round(o.durationS * 1000),

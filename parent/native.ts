@@ -8,7 +8,18 @@ import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The checkout's root: the folder with binding.gyp, above this file whether it runs as
+ * TypeScript (parent/) or as compiled JavaScript (build/js/parent/). */
+function findProjectRoot(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`cannot find the project root (binding.gyp) above ${import.meta.url}`);
+  }
+}
+
+export const PROJECT_ROOT = findProjectRoot();
+/** True when this runs as tsc output (build/js), as the Windows suite under Wine does. */
+export const RUNNING_COMPILED = import.meta.url.endsWith('.js');
 
 /** How a child ended: exactly one of code and signal is a number. */
 export interface ExitStatus {
@@ -45,8 +56,21 @@ export interface NativeIpc {
   close(fd: number): void;
   /** The readable subset of fds, off the main thread; timeoutMs < 0 waits forever. */
   select(fds: readonly number[], timeoutMs: number): Promise<number[]>;
-  /** Starts argv[0] (searched in PATH) with the given descriptors as 0, 1, 2; its pid. */
+  /** Starts argv[0] (searched in PATH) with the given descriptors as 0, 1, 2; its pid.
+   * posix_spawn on POSIX, CreateProcessW on Windows. */
   spawn(argv: readonly string[], options: SpawnOptions): number;
+  /** The same with pipe + fork + dup2 + execve (the article's unix branch); on Windows it
+   * throws ENOSYS with the reason. */
+  forkExec(argv: readonly string[], options: SpawnOptions): number;
+  /** An anonymous pipe, [read end, write end], not inheritable. On Windows these are
+   * HANDLEs: close them with closePipe, never close. */
+  pipe(): [number, number];
+  closePipe(fd: number): void;
+  /** Starts a thread that copies pipeRead into socketWrite until end of stream, then
+   * closes both; returns its id. */
+  startRelay(pipeRead: number, socketWrite: number): number;
+  /** Waits for a relay thread to finish; the bytes it copied (throws the error it met). */
+  joinRelay(id: number): number;
   /** Never blocks: null while the child runs. */
   wait(pid: number): ExitStatus | null;
   kill(pid: number, signal: number): void;

@@ -1,7 +1,7 @@
 /**
  * The parent's stdout, with backpressure: when the reader is slow, the parent stops
- * reading from the children (so they block on full socket buffers) instead of
- * queueing their output in memory.
+ * reading from the children (so they block on full buffers) instead of queueing their
+ * output in memory.
  */
 import type { Writable } from 'node:stream';
 
@@ -19,11 +19,16 @@ export class Output {
     return this.broken;
   }
 
-  /** Writes a batch; resolves at once, or when the reader has caught up. */
-  async write(data: Uint8Array | string): Promise<void> {
-    if (this.broken || data.length === 0) return;
-    if (this.stream.write(data)) return;
-    await new Promise<void>((resolve) => {
+  /** Writes; false means "wait for drained() before writing more". */
+  write(data: Uint8Array | string): boolean {
+    if (this.broken || data.length === 0) return true;
+    return this.stream.write(data);
+  }
+
+  /** Resolves when the reader has caught up (or gone away). */
+  drained(): Promise<void> {
+    if (this.broken || !this.stream.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve) => {
       const done = (): void => {
         this.stream.off('drain', done);
         this.stream.off('error', done);

@@ -3,18 +3,20 @@
  * what is ready, reassemble lines, label them, write them out; reap children as they exit.
  *
  * One round of the loop:
- *   1. select() on all open read ends plus a wakeup socket (off the main thread),
+ *   1. wait for activity: select() on all open read ends plus a wakeup socket (off the
+ *      main thread); for the libuv variant, libuv's own events wake the loop instead,
  *   2. read each ready descriptor until it would block (64 KiB at a time),
  *   3. split into lines and label them into one output batch,
  *   4. reap exited children (after draining what they wrote),
- *   5. write the batch; if the reader is slow, wait for it before selecting again, so the
- *      children block on full socket buffers instead of the parent buffering their output.
+ *   5. write the batch; if the reader is slow, wait for it before reading again, so the
+ *      children block on full buffers instead of the parent buffering their output.
  */
 import { exitLine, LineAssembler, lineLabel, OutputBatch } from './lines.ts';
-import { ipc, signalName, signalNumber, type ExitStatus } from './native.ts';
+import { ipc, signalName, signalNumber } from './native.ts';
+import type { Readable } from 'node:stream';
 import type { Output } from './output.ts';
 import type { Trace } from './trace.ts';
-import type { ChildSpec, DescriptorVariant } from './variants/variant.ts';
+import type { ChildSpec, DescriptorVariant, ExitInfo, StreamChild, StreamVariant, Variant } from './variants/variant.ts';
 
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Reads per descriptor per round: enough to drain a socket buffer, few enough that one
@@ -31,22 +33,29 @@ const EXIT_SOON_POLL_MS = 5;
 export type StopReason = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'duration' | 'output-closed';
 
 interface Source {
-  fd: number;
   child: RunningChild;
   assembler: LineAssembler;
   open: boolean;
+  /** Descriptor variants: the read end select() watches. */
+  fd?: number;
+  onEnd?: () => void;
+  /** libuv variant: the stream, paused while the reader is slow. */
+  stream?: Readable;
 }
 
 interface RunningChild {
   spec: ChildSpec;
   pid: number;
   sources: Source[];
-  exit: ExitStatus | null;
+  exit: ExitInfo | null;
+  /** Descriptor variants: a non-blocking wait(); libuv variant: null, the exit is an event. */
+  poll: (() => ExitInfo | null) | null;
+  kill: (signal: 'SIGTERM' | 'SIGKILL') => void;
 }
 
 export interface RelayOptions {
   specs: ChildSpec[];
-  variant: DescriptorVariant;
+  variant: Variant;
   output: Output;
   trace: Trace;
   /** Stop the children after this long; null: run until they exit. */
@@ -56,12 +65,17 @@ export interface RelayOptions {
 export class Relay {
   private readonly children: RunningChild[] = [];
   private readonly byFd = new Map<number, Source>();
+  private readonly streamSources = new Set<Source>();
   private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   private readonly batch = new OutputBatch();
+  /** Descriptor variants: [selected end, end written to wake select]. */
   private wake: [number, number] | null = null;
+  /** libuv variant: resolves the loop's wait; `woken` covers a wakeup while not waiting. */
+  private wakeWaiter: (() => void) | null = null;
+  private woken = false;
   private stopReason: StopReason | null = null;
-  private killDeadline = 0;
-  private timers: NodeJS.Timeout[] = [];
+  private killDeadline = Number.POSITIVE_INFINITY;
+  private readonly timers: NodeJS.Timeout[] = [];
   private readonly onSignal = (signal: NodeJS.Signals): void => this.stop(signal as StopReason);
   private readonly onChildExit = (): void => this.wakeUp();
 
@@ -69,14 +83,17 @@ export class Relay {
 
   /** Runs every child to the end; resolves with the parent's exit status. */
   async run(): Promise<number> {
-    const { trace } = this.opts;
-    this.wake = ipc.socketpair();
-    ipc.setNonBlocking(this.wake[0]);
-    ipc.setNonBlocking(this.wake[1]);
-    trace(`wakeup socketpair: ${this.wake[0]} (selected), ${this.wake[1]} (written to wake select)`);
+    const { trace, variant } = this.opts;
+    if (variant.mode === 'descriptors') {
+      this.wake = ipc.socketpair();
+      ipc.setNonBlocking(this.wake[0]);
+      ipc.setNonBlocking(this.wake[1]);
+      trace(`wakeup socketpair: ${this.wake[0]} (selected), ${this.wake[1]} (written to wake select)`);
+    }
     this.listen();
     try {
-      this.startAll();
+      if (variant.mode === 'descriptors') this.startDescriptorChildren(variant);
+      else await this.startStreamChildren(variant);
       if (this.opts.durationMs !== null) {
         this.timers.push(setTimeout(() => this.stop('duration'), this.opts.durationMs));
       }
@@ -84,7 +101,7 @@ export class Relay {
     } finally {
       this.unlisten();
       for (const t of this.timers) clearTimeout(t);
-      for (const fd of this.wake) ipc.close(fd);
+      if (this.wake) for (const fd of this.wake) ipc.close(fd);
       this.wake = null;
     }
     await this.opts.output.flush();
@@ -102,54 +119,111 @@ export class Relay {
     this.wakeUp();
   }
 
-  private startAll(): void {
+  private startDescriptorChildren(variant: DescriptorVariant): void {
     for (const spec of this.opts.specs) {
       let started;
       try {
-        started = this.opts.variant.start(spec, this.opts.trace);
+        started = variant.start(spec, this.opts.trace);
       } catch (e) {
-        // Nothing half-started stays behind: the children already running are killed
-        // and reaped before the error goes up.
-        this.stopAndReapSync();
+        this.abandonStarted();
         throw e;
       }
-      const child: RunningChild = { spec, pid: started.pid, sources: [], exit: null };
+      const pid = started.pid;
+      const child = this.addChild(spec, pid, {
+        poll: () => {
+          const s = ipc.wait(pid);
+          return s === null ? null : { code: s.code, signal: s.signal === null ? null : signalName(s.signal) };
+        },
+        kill: (signal) => ipc.kill(pid, signalNumber(signal)),
+      });
       for (const s of started.streams) {
-        const source: Source = {
-          fd: s.fd,
-          child,
-          assembler: new LineAssembler(lineLabel(spec.name, started.pid, s.kind)),
-          open: true,
-        };
+        const source: Source = { child, assembler: this.assembler(spec, pid, s.kind), open: true, fd: s.fd };
+        if (s.onEnd) source.onEnd = s.onEnd;
         child.sources.push(source);
         this.byFd.set(s.fd, source);
       }
-      this.children.push(child);
     }
   }
 
-  private async loop(): Promise<void> {
-    const { trace } = this.opts;
-    const wakeFd = this.wake![0];
-    while (this.byFd.size > 0 || this.children.some((c) => c.exit === null)) {
-      const fds = [wakeFd, ...this.byFd.keys()];
-      const ready = await ipc.select(fds, this.selectTimeout());
-      trace(`select(${fds.join(',')}) -> ready [${ready.join(',')}]`);
-      for (const fd of ready) {
-        if (fd === wakeFd) this.drainWakeups();
-        else {
-          const source = this.byFd.get(fd);
-          if (source) this.readSource(source);
-        }
+  private async startStreamChildren(variant: StreamVariant): Promise<void> {
+    for (const spec of this.opts.specs) {
+      let started: StreamChild;
+      try {
+        started = await variant.start(spec, this.opts.trace);
+      } catch (e) {
+        this.abandonStarted();
+        throw e;
       }
+      const child = this.addChild(spec, started.pid, { poll: null, kill: (signal) => started.kill(signal) });
+      for (const s of started.streams) {
+        const source: Source = { child, assembler: this.assembler(spec, started.pid, s.kind), open: true, stream: s.stream };
+        child.sources.push(source);
+        this.streamSources.add(source);
+        s.stream.on('data', (chunk: Buffer) => {
+          source.assembler.push(chunk, this.batch);
+          this.wakeUp();
+        });
+        s.stream.on('end', () => {
+          this.opts.trace(`end of ${s.kind === 'info' ? 'stdout' : 'stderr'} (pid ${started.pid})`);
+          source.assembler.end(this.batch);
+          source.open = false;
+          this.streamSources.delete(source);
+          this.wakeUp();
+        });
+      }
+      void started.closed.then((exit) => {
+        this.reported(child, exit);
+        this.wakeUp();
+      });
+    }
+  }
+
+  private addChild(spec: ChildSpec, pid: number, how: Pick<RunningChild, 'poll' | 'kill'>): RunningChild {
+    const child: RunningChild = { spec, pid, sources: [], exit: null, ...how };
+    this.children.push(child);
+    return child;
+  }
+
+  private assembler(spec: ChildSpec, pid: number, kind: 'info' | 'error'): LineAssembler {
+    return new LineAssembler(lineLabel(spec.name, pid, kind));
+  }
+
+  private running(): boolean {
+    return this.byFd.size > 0 || this.streamSources.size > 0 || this.children.some((c) => c.exit === null);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running()) {
+      await this.waitForActivity();
       this.reap();
       this.escalate();
       if (this.stopReason !== null && this.children.every((c) => c.exit !== null)) {
         // Stopped children may have left grandchildren holding their streams: take what
         // is there and close them, rather than wait for strangers.
         for (const source of [...this.byFd.values()]) this.readSource(source, true);
+        for (const source of [...this.streamSources]) source.stream!.emit('end');
       }
       await this.writeBatch();
+    }
+  }
+
+  /** Step 1 and 2: select() and read what is ready; or, for libuv, wait for its events. */
+  private async waitForActivity(): Promise<void> {
+    if (this.wake === null) {
+      if (this.woken) this.woken = false;
+      else await new Promise<void>((resolve) => (this.wakeWaiter = resolve));
+      return;
+    }
+    const wakeFd = this.wake[0];
+    const fds = [wakeFd, ...this.byFd.keys()];
+    const ready = await ipc.select(fds, this.selectTimeout());
+    this.opts.trace(`select(${fds.join(',')}) -> ready [${ready.join(',')}]`);
+    for (const fd of ready) {
+      if (fd === wakeFd) this.drainWakeups();
+      else {
+        const source = this.byFd.get(fd);
+        if (source) this.readSource(source);
+      }
     }
   }
 
@@ -163,65 +237,70 @@ export class Relay {
   /** Step 2 and 3: read until the descriptor would block, and frame lines. */
   private readSource(source: Source, closeAfter = false): void {
     const { trace } = this.opts;
+    const fd = source.fd!;
     for (let i = 0; source.open && (closeAfter || i < MAX_READS_PER_ROUND); i++) {
       let n: number;
       try {
-        n = ipc.read(source.fd, this.readBuffer);
+        n = ipc.read(fd, this.readBuffer);
       } catch (e) {
         // A reset connection (Windows reports some closes this way) ends the stream;
         // everything received before it has already been read.
-        trace(`read(${source.fd}) failed: ${(e as Error).message}; treating as end of stream`);
+        trace(`read(${fd}) failed: ${(e as Error).message}; treating as end of stream`);
         n = 0;
       }
       if (n === -1) break;
       if (n === 0) {
-        trace(`EOF on fd ${source.fd} (pid ${source.child.pid})`);
-        this.endSource(source);
+        trace(`EOF on fd ${fd} (pid ${source.child.pid})`);
+        this.endSource(source, true);
         return;
       }
-      trace(`read ${n} bytes from fd ${source.fd} (pid ${source.child.pid})`);
+      trace(`read ${n} bytes from fd ${fd} (pid ${source.child.pid})`);
       source.assembler.push(this.readBuffer.subarray(0, n), this.batch);
       // A short read means the socket is drained; skip the read that would say so.
       if (n < READ_BUFFER_BYTES && !closeAfter) break;
     }
-    if (closeAfter && source.open) this.endSource(source);
+    if (closeAfter && source.open) this.endSource(source, false);
   }
 
-  private endSource(source: Source): void {
+  private endSource(source: Source, atEof: boolean): void {
     source.assembler.end(this.batch);
     source.open = false;
-    this.byFd.delete(source.fd);
-    ipc.close(source.fd);
+    this.byFd.delete(source.fd!);
+    ipc.close(source.fd!);
+    // Only at a real end of file: a relay thread still blocked on a grandchild's pipe
+    // must not be joined from the main thread.
+    if (atEof) source.onEnd?.();
   }
 
   /** Step 4: collect exit statuses without blocking. */
   private reap(): void {
     for (const child of this.children) {
-      if (child.exit !== null) continue;
-      const status = ipc.wait(child.pid);
-      if (status === null) continue;
-      child.exit = status;
+      if (child.exit !== null || child.poll === null) continue;
+      const exit = child.poll();
+      if (exit === null) continue;
       // Whatever the child wrote before exiting is already in the socket buffers: print
       // it before the exit line. A grandchild may still hold the streams open; they are
       // read on as usual until it closes them.
       for (const source of child.sources) if (source.open) this.readSource(source);
-      const signal = status.signal === null ? null : signalName(status.signal);
-      this.opts.trace(`reaped pid ${child.pid}: ${signal ?? `code ${status.code}`}`);
-      this.batch.append(Buffer.from(exitLine(child.spec.name, child.pid, { code: status.code, signal })));
+      this.reported(child, exit);
     }
   }
 
+  private reported(child: RunningChild, exit: ExitInfo): void {
+    child.exit = exit;
+    this.opts.trace(`reaped pid ${child.pid}: ${exit.signal ?? `code ${exit.code}`}`);
+    this.batch.append(Buffer.from(exitLine(child.spec.name, child.pid, exit)));
+  }
+
   private escalate(): void {
-    if (this.stopReason === null || Date.now() < this.killDeadline) return;
-    for (const child of this.children) {
-      if (child.exit === null) this.signal(child, 'SIGKILL');
-    }
+    if (Date.now() < this.killDeadline) return;
+    for (const child of this.children) if (child.exit === null) this.signal(child, 'SIGKILL');
     this.killDeadline = Number.POSITIVE_INFINITY;
   }
 
   private signal(child: RunningChild, name: 'SIGTERM' | 'SIGKILL'): void {
     try {
-      ipc.kill(child.pid, signalNumber(name));
+      child.kill(name);
       this.opts.trace(`${name} -> pid ${child.pid}`);
     } catch (e) {
       // Already gone (ESRCH) is fine: it is reaped on the next round.
@@ -231,17 +310,31 @@ export class Relay {
 
   /** Step 5: one write per round; waiting here is the backpressure. */
   private async writeBatch(): Promise<void> {
-    if (this.batch.length > 0) await this.opts.output.write(this.batch.take());
-    if (this.opts.output.error && this.stopReason === null) {
-      this.opts.trace(`stdout failed (${this.opts.output.error.message}): stopping`);
+    const { output } = this.opts;
+    if (this.batch.length > 0 && !output.write(this.batch.take())) {
+      // The libuv streams would go on delivering; pause them, as select() pauses by
+      // simply not being called.
+      for (const s of this.streamSources) s.stream!.pause();
+      await output.drained();
+      for (const s of this.streamSources) s.stream!.resume();
+    }
+    if (output.error && this.stopReason === null) {
+      this.opts.trace(`stdout failed (${output.error.message}): stopping`);
       this.stop('output-closed');
     }
   }
 
   private wakeUp(): void {
-    if (this.wake === null) return;
-    // -1 (would block) means a wakeup is already pending: just as good.
-    ipc.write(this.wake[1], WAKE_BYTE);
+    if (this.wake !== null) {
+      // -1 (would block) means a wakeup is already pending: just as good.
+      ipc.write(this.wake[1], WAKE_BYTE);
+    } else if (this.wakeWaiter !== null) {
+      const resolve = this.wakeWaiter;
+      this.wakeWaiter = null;
+      resolve();
+    } else {
+      this.woken = true;
+    }
   }
 
   private drainWakeups(): void {
@@ -250,16 +343,20 @@ export class Relay {
     }
   }
 
-  /** Used when a spawn fails midway: stop the children already started and reap them. */
-  private stopAndReapSync(): void {
+  /** A spawn failed midway: kill and reap the children already started, close their
+   * streams, so nothing half-started stays behind when the error goes up. */
+  private abandonStarted(): void {
     for (const child of this.children) this.signal(child, 'SIGKILL');
     const deadline = Date.now() + 2000;
     for (const child of this.children) {
-      while (child.exit === null && Date.now() < deadline) {
-        child.exit = ipc.wait(child.pid);
+      while (child.poll !== null && child.exit === null && Date.now() < deadline) {
+        child.exit = child.poll();
         if (child.exit === null) Atomics.wait(PAUSE, 0, 0, 1);
       }
-      for (const source of child.sources) if (source.open) this.endSource(source);
+      for (const source of child.sources) {
+        if (source.fd !== undefined && source.open) this.endSource(source, false);
+        source.stream?.destroy();
+      }
     }
   }
 
@@ -277,7 +374,7 @@ export class Relay {
     const reason = this.stopReason;
     if (reason === 'SIGINT' || reason === 'SIGTERM' || reason === 'SIGHUP') return 128 + signalNumber(reason);
     if (reason === 'output-closed') return 1;
-    const stoppedOnTime = (s: ExitStatus): boolean => reason === 'duration' && s.signal !== null;
+    const stoppedOnTime = (e: ExitInfo): boolean => reason === 'duration' && e.signal !== null;
     return this.children.every((c) => c.exit !== null && (c.exit.code === 0 || stoppedOnTime(c.exit))) ? 0 : 1;
   }
 }

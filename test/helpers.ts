@@ -7,11 +7,13 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { childArgv, type ChildKind } from '../parent/children.ts';
-import { PROJECT_ROOT } from '../parent/native.ts';
+import { PROJECT_ROOT, RUNNING_COMPILED } from '../parent/native.ts';
 
 const require = createRequire(import.meta.url);
 export const TSX_LOADER = pathToFileURL(require.resolve('tsx')).href;
 export const PARENT_MAIN = join(PROJECT_ROOT, 'parent', 'main.ts');
+export const PARENT_MAIN_JS = join(PROJECT_ROOT, 'build', 'js', 'parent', 'main.js');
+export const IS_WINDOWS = process.platform === 'win32';
 export const CHILD_KINDS: readonly ChildKind[] = ['c', 'ts'];
 
 export interface Finished {
@@ -74,6 +76,7 @@ export function run(argv: readonly string[], opts: SpawnOptions & { timeoutMs?: 
 
 /** The parent as the test's direct child (not through the tsx CLI, which adds a process). */
 export function parentArgv(args: readonly string[]): string[] {
+  if (RUNNING_COMPILED) return [process.execPath, PARENT_MAIN_JS, ...args];
   return [process.execPath, '--import', TSX_LOADER, PARENT_MAIN, ...args];
 }
 

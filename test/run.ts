@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { closingLine, countTapLine, newTally } from './tap.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -29,14 +30,10 @@ const child = spawn(process.execPath, ['--import', tsx, tapeBin, ...files], {
   env: { ...process.env, IPC_TEST_RUN: runId },
 });
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
+const tally = newTally();
 createInterface({ input: child.stdout! }).on('line', (line) => {
   process.stdout.write(`${line}\n`);
-  if (/^ok \d+.*# SKIP/.test(line)) skipped++;
-  else if (/^ok \d+/.test(line)) passed++;
-  else if (/^not ok \d+/.test(line)) failed++;
+  countTapLine(line, tally);
 });
 
 /** Processes of this run still alive: their environment names the run. */
@@ -62,7 +59,7 @@ function leftovers(): string[] {
 child.on('close', (code, signal) => {
   const left = leftovers();
   if (left.length > 0) {
-    failed++;
+    tally.failed++;
     process.stdout.write(`not ok - processes left running after the suite:\n${left.map((l) => `#   ${l}`).join('\n')}\n`);
     for (const l of left) {
       try {
@@ -72,10 +69,10 @@ child.on('close', (code, signal) => {
       }
     }
   }
-  if (code !== 0 && failed === 0) {
-    failed++;
+  if (code !== 0 && tally.failed === 0) {
+    tally.failed++;
     process.stdout.write(`not ok - tape exited with ${signal ?? `code ${code}`}\n`);
   }
-  process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
-  process.exitCode = failed > 0 ? 1 : 0;
+  process.stdout.write(`${closingLine(tally)}\n`);
+  process.exitCode = tally.failed > 0 ? 1 : 0;
 });

@@ -5,14 +5,11 @@
  */
 import { ipc } from '../native.ts';
 import type { Trace } from '../trace.ts';
-import { envList, type ChildSpec, type DescriptorChild, type DescriptorVariant } from './variant.ts';
-
-function closeAll(fds: number[]): void {
-  for (const fd of fds) ipc.close(fd);
-}
+import { spawnOptions, type ChildSpec, type DescriptorChild, type DescriptorVariant } from './variant.ts';
 
 export const socketpairVariant: DescriptorVariant = {
   name: 'socketpair',
+  mode: 'descriptors',
   start(spec: ChildSpec, trace: Trace): DescriptorChild {
     // Step 1: two socket pairs, [parent's read end, child's write end].
     const out = ipc.socketpair();
@@ -20,7 +17,7 @@ export const socketpairVariant: DescriptorVariant = {
     try {
       err = ipc.socketpair();
     } catch (e) {
-      closeAll(out);
+      out.forEach(ipc.close);
       throw e;
     }
     trace(`socketpair for stdout: read end ${out[0]}, write end ${out[1]}`);
@@ -28,21 +25,16 @@ export const socketpairVariant: DescriptorVariant = {
     // Step 2: spawn with the write ends as the child's stdout and stderr.
     let pid: number;
     try {
-      const env = envList(spec.env);
-      pid = ipc.spawn(spec.argv, {
-        stdout: out[1],
-        stderr: err[1],
-        ...(spec.cwd !== undefined && { cwd: spec.cwd }),
-        ...(env !== undefined && { env }),
-      });
+      pid = ipc.spawn(spec.argv, spawnOptions(spec, out[1], err[1]));
     } catch (e) {
-      closeAll([...out, ...err]);
+      [...out, ...err].forEach(ipc.close);
       throw e;
     }
     trace(`spawned ${spec.argv.join(' ')} as pid ${pid}`);
     // Step 3: close the parent's copies of the write ends - while the parent holds one,
-    // the stream never reaches end-of-file (the article's C parent never closes them).
-    closeAll([out[1], err[1]]);
+    // the stream never reaches end of file (the article's C parent never closes them).
+    ipc.close(out[1]);
+    ipc.close(err[1]);
     // Step 4: non-blocking read ends, so one read never stalls the multiplexer.
     ipc.setNonBlocking(out[0]);
     ipc.setNonBlocking(err[0]);

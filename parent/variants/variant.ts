@@ -1,7 +1,9 @@
 /**
- * A variant decides only how a child is started and which descriptors carry its output;
- * everything after "a chunk was read" (multiplexer, line assembler, formatter) is shared.
+ * A variant decides only how a child is started and which descriptors or streams carry
+ * its output; everything after "a chunk was read" (line assembler, formatter, output) is
+ * shared, and so is the select() multiplexer for the variants that hand it descriptors.
  */
+import type { Readable } from 'node:stream';
 import type { StreamKind } from '../lines.ts';
 import type { Trace } from '../trace.ts';
 
@@ -15,18 +17,63 @@ export interface ChildSpec {
   env?: Record<string, string>;
 }
 
-/** A started child whose output arrives on descriptors the parent select()s on. */
+/** How a child ended: exactly one of code and signal is set. */
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+}
+
+/** A child whose output arrives on descriptors the parent select()s on. */
 export interface DescriptorChild {
   pid: number;
-  streams: { fd: number; kind: StreamKind }[];
+  streams: {
+    fd: number;
+    kind: StreamKind;
+    /** Called once the stream reached end of file and its descriptor was closed. */
+    onEnd?: () => void;
+  }[];
 }
 
 export interface DescriptorVariant {
   readonly name: string;
+  readonly mode: 'descriptors';
   /** Starts the child; throws (and leaks nothing) when it cannot. */
   start(spec: ChildSpec, trace: Trace): DescriptorChild;
 }
 
+/** A child whose output arrives as Node stream events (libuv does the multiplexing). */
+export interface StreamChild {
+  pid: number;
+  streams: { stream: Readable; kind: StreamKind }[];
+  /** Resolves when the process has exited and its streams are closed. */
+  closed: Promise<ExitInfo>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+export interface StreamVariant {
+  readonly name: string;
+  readonly mode: 'streams';
+  start(spec: ChildSpec, trace: Trace): Promise<StreamChild>;
+}
+
+export type Variant = DescriptorVariant | StreamVariant;
+
 export function envList(env: Record<string, string> | undefined): string[] | undefined {
   return env === undefined ? undefined : Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+/** The spawn options shared by the descriptor variants. */
+export function spawnOptions(spec: ChildSpec, stdout: number, stderr: number): {
+  stdout: number;
+  stderr: number;
+  cwd?: string;
+  env?: string[];
+} {
+  const env = envList(spec.env);
+  return {
+    stdout,
+    stderr,
+    ...(spec.cwd !== undefined && { cwd: spec.cwd }),
+    ...(env !== undefined && { env }),
+  };
 }

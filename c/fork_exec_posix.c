@@ -1,0 +1,140 @@
+/*
+ * fork_exec_posix.c - the article's `unix` branch: pipe, fork, dup2, exec. POSIX only;
+ * Windows has no fork (the parent refuses this variant there before spawning anything).
+ *
+ * Between fork() and exec() the child is a copy of a multi-threaded Node process in which
+ * only the forking thread exists: any lock another thread held stays locked forever. So
+ * the child may only make async-signal-safe calls (dup2, close, chdir, sigaction,
+ * execve, write, _exit); everything that allocates - building the environment, searching
+ * PATH - happens in the parent before fork.
+ *
+ * exec failure travels back through a close-on-exec pipe: a successful exec closes it
+ * (the parent reads 0 bytes); a failed one writes which step failed and errno.
+ */
+#define _GNU_SOURCE
+#include "ipc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct exec_report {
+  int step; /* which call failed in the child */
+  int error;
+} exec_report;
+
+enum { STEP_STDIN, STEP_DUP2, STEP_CHDIR, STEP_EXEC };
+static const char *const kStepNames[] = {"open(/dev/null)", "dup2", "chdir", "execve"};
+
+/* execvp's PATH search, done in the parent. EACCES if a match exists but cannot run. */
+static int find_program(const char *name, char *out, size_t cap, ipc_error *err) {
+  const char *path = getenv("PATH");
+  int denied = 0;
+  if (strchr(name, '/') != NULL) {
+    if (snprintf(out, cap, "%s", name) >= (int)cap) return ipc_fail_errno(err, ENAMETOOLONG, "execve");
+    return 0;
+  }
+  if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
+  while (*path) {
+    const char *end = strchr(path, ':');
+    size_t len = end ? (size_t)(end - path) : strlen(path);
+    struct stat st;
+    if (snprintf(out, cap, "%.*s/%s", (int)len, len ? path : ".", name) < (int)cap &&
+        stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+      if (access(out, X_OK) == 0) return 0;
+      denied = 1;
+    }
+    path += len + (end ? 1 : 0);
+  }
+  ipc_fail_errno(err, denied ? EACCES : ENOENT, "execvp");
+  err->path = name;
+  return -1;
+}
+
+/* Makes `fd` the child's descriptor `target`. dup2 onto itself would leave close-on-exec
+ * set, so that case clears the flag instead. */
+static int move_fd(int fd, int target) {
+  if (fd == target) {
+    int flags = fcntl(fd, F_GETFD);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+  return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+static void report_and_exit(int report_fd, int step) {
+  exec_report r;
+  ssize_t ignored;
+  r.step = step;
+  r.error = errno;
+  ignored = write(report_fd, &r, sizeof r);
+  (void)ignored;
+  _exit(127);
+}
+
+/* Runs in the child: async-signal-safe calls only. Never returns. */
+static void child_after_fork(const ipc_spawn_options *o, const char *path, char *const *envp, int report_fd) {
+  sigset_t none;
+  struct sigaction dfl;
+  int sig, in = (int)o->stdin_fd;
+  /* Node ignores SIGPIPE and blocks nothing we need, but an ignored signal survives exec:
+   * give the program the defaults a shell would. */
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &dfl, NULL);
+  sigemptyset(&none);
+  (void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+  if (in == IPC_NO_FD && (in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) report_and_exit(report_fd, STEP_STDIN);
+  if (move_fd(in, 0) < 0 || move_fd((int)o->stdout_fd, 1) < 0 || move_fd((int)o->stderr_fd, 2) < 0)
+    report_and_exit(report_fd, STEP_DUP2);
+  /* Every other descriptor is close-on-exec, so exec leaves only 0, 1 and 2. */
+  if (o->cwd != NULL && chdir(o->cwd) < 0) report_and_exit(report_fd, STEP_CHDIR);
+  execve(path, (char *const *)o->argv, envp);
+  report_and_exit(report_fd, STEP_EXEC);
+}
+
+int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
+  char path[PATH_MAX];
+  ipc_fd report[2];
+  int status;
+  exec_report r;
+  ssize_t n;
+  pid_t pid;
+  char *const *envp = o->env ? (char *const *)o->env : environ;
+
+  if (find_program(o->argv[0], path, sizeof path, err) < 0) return -1;
+  if (ipc_pipe(report, err) < 0) return -1;
+  pid = fork();
+  if (pid < 0) {
+    ipc_fail_errno(err, errno, "fork");
+    close(report[0]);
+    close(report[1]);
+    return -1;
+  }
+  if (pid == 0) child_after_fork(o, path, envp, report[1]);
+
+  close(report[1]);
+  do n = read(report[0], &r, sizeof r);
+  while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == 0) { /* exec succeeded: the pipe closed with it */
+    *pid_out = (long)pid;
+    return 0;
+  }
+  /* The child failed before or at exec and has exited with 127: reap it now. */
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (n != (ssize_t)sizeof r) return ipc_fail(err, "EIO", "fork", "the child's exec report was cut short");
+  ipc_fail_errno(err, r.error, kStepNames[r.step]);
+  err->path = r.step == STEP_CHDIR ? o->cwd : o->argv[0];
+  return -1;
+}
