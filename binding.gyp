@@ -29,7 +29,8 @@
             "c/socketpair_win.c",
             "c/spawn_win.c",
             "c/relay_thread_win.c",
-            "c/fork_exec_win.c"
+            "c/fork_exec_win.c",
+            "c/select_win.c"
           ],
           "defines": ["FD_SETSIZE=1024", "_WIN32_WINNT=0x0601"],
           "libraries": ["-lws2_32"]
@@ -40,7 +41,8 @@
             "c/socketpair_posix.c",
             "c/spawn_posix.c",
             "c/relay_thread_posix.c",
-            "c/fork_exec_posix.c"
+            "c/fork_exec_posix.c",
+            "c/select_posix.c"
           ],
           "cflags": ["-pthread"],
           "ldflags": ["-pthread"]

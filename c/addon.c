@@ -355,7 +355,7 @@ typedef struct select_job {
 static void select_execute(napi_env env, void *data) {
   select_job *job = data;
   (void)env;
-  job->rc = ipc_select(job->fds, job->n, job->timeout_ms, job->ready, &job->err);
+  job->rc = ipc_wait_readable(job->fds, job->n, job->timeout_ms, job->ready, &job->err);
 }
 
 static void select_complete(napi_env env, napi_status status, void *data) {

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +72,22 @@ static int move_fd(int fd, int target) {
   return dup2(fd, target) < 0 ? -1 : 0;
 }
 
+/* Descriptors the parent inherited without close-on-exec (from a shell, a CI runner...)
+ * would pass through exec into the child; close everything from 3 up except the exec
+ * report pipe. close_range(2) does it in one call on Linux 5.9+; otherwise, or if the
+ * kernel says ENOSYS, one close(2) per possible descriptor (max_fd is computed before
+ * fork, as sysconf is not async-signal-safe). */
+static void close_other_descriptors(int keep, int max_fd) {
+  int fd;
+#if defined(__linux__) && defined(SYS_close_range)
+  if ((keep <= 3 || syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0) &&
+      syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+    return;
+#endif
+  for (fd = 3; fd < max_fd; fd++)
+    if (fd != keep) (void)close(fd);
+}
+
 static void report_and_exit(int report_fd, int step) {
   exec_report r;
   ssize_t ignored;
@@ -81,7 +99,8 @@ static void report_and_exit(int report_fd, int step) {
 }
 
 /* Runs in the child: async-signal-safe calls only. Never returns. */
-static void child_after_fork(const ipc_spawn_options *o, const char *path, char *const *envp, int report_fd) {
+static void child_after_fork(const ipc_spawn_options *o, const char *path, char *const *envp, int report_fd,
+                             int max_fd) {
   sigset_t none;
   struct sigaction dfl;
   int sig, in = (int)o->stdin_fd;
@@ -96,7 +115,7 @@ static void child_after_fork(const ipc_spawn_options *o, const char *path, char 
   if (in == IPC_NO_FD && (in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) report_and_exit(report_fd, STEP_STDIN);
   if (move_fd(in, 0) < 0 || move_fd((int)o->stdout_fd, 1) < 0 || move_fd((int)o->stderr_fd, 2) < 0)
     report_and_exit(report_fd, STEP_DUP2);
-  /* Every other descriptor is close-on-exec, so exec leaves only 0, 1 and 2. */
+  close_other_descriptors(report_fd, max_fd);
   if (o->cwd != NULL && chdir(o->cwd) < 0) report_and_exit(report_fd, STEP_CHDIR);
   execve(path, (char *const *)o->argv, envp);
   report_and_exit(report_fd, STEP_EXEC);
@@ -105,13 +124,17 @@ static void child_after_fork(const ipc_spawn_options *o, const char *path, char 
 int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   char path[PATH_MAX];
   ipc_fd report[2];
-  int status;
+  int status, max_fd;
+  struct rlimit nofile;
   exec_report r;
   ssize_t n;
   pid_t pid;
   char *const *envp = o->env ? (char *const *)o->env : environ;
 
   if (find_program(o->argv[0], path, sizeof path, err) < 0) return -1;
+  max_fd = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < 1048576
+               ? (int)nofile.rlim_cur
+               : 1048576;
   if (ipc_pipe(report, err) < 0) return -1;
   pid = fork();
   if (pid < 0) {
@@ -120,7 +143,7 @@ int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
     close(report[1]);
     return -1;
   }
-  if (pid == 0) child_after_fork(o, path, envp, report[1]);
+  if (pid == 0) child_after_fork(o, path, envp, report[1], max_fd);
 
   close(report[1]);
   do n = read(report[0], &r, sizeof r);

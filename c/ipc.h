@@ -100,6 +100,9 @@ int ipc_socketpair(ipc_fd pair[2], ipc_error *err);
 /* select.c (shared): wait until some of fds are readable. ready[i] is set to 1 for each
  * readable fds[i]. Returns the number of ready descriptors (0 on timeout or EINTR). */
 int ipc_select(const ipc_fd *fds, size_t n, int timeout_ms, unsigned char *ready, ipc_error *err);
+/* select_posix.c / select_win.c: what the parent calls. select() where it can; on POSIX,
+ * poll() once a descriptor number reaches FD_SETSIZE. Same contract as ipc_select. */
+int ipc_wait_readable(const ipc_fd *fds, size_t n, int timeout_ms, unsigned char *ready, ipc_error *err);
 
 /* spawn_posix.c / spawn_win.c: start, reap and stop children */
 typedef struct ipc_spawn_options {

@@ -5,12 +5,12 @@
 import { writeSync } from 'node:fs';
 import { builtInChildren } from './children.ts';
 import { parseParentArgs, PARENT_USAGE, UsageError, type ParentOptions } from './cli.ts';
-import { isNativeError } from './native.ts';
+import { ipc, isNativeError } from './native.ts';
 import { Output } from './output.ts';
 import { Relay } from './relay.ts';
 import { makeTrace, traceFromEnvironment } from './trace.ts';
 import { readConfig } from './config.ts';
-import { chooseVariant } from './variants/index.ts';
+import { checkCapacity, chooseVariant } from './variants/index.ts';
 import type { ChildSpec, Variant } from './variants/variant.ts';
 
 const EXIT_USAGE = 2;
@@ -42,6 +42,7 @@ async function main(args: readonly string[]): Promise<number> {
     // Everything is checked before the first child starts.
     variant = chooseVariant(o.variant, process.env.IPC_VARIANT);
     specs = childSpecs(o);
+    checkCapacity(variant, specs.length, ipc.FD_SETSIZE);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     say(`${e.message} (see --help)`);

@@ -171,7 +171,7 @@ export class Relay {
           this.wakeUp();
         });
       }
-      void started.closed.then((exit) => {
+      void started.exited.then((exit) => {
         this.reported(child, exit);
         this.wakeUp();
       });
@@ -205,6 +205,9 @@ export class Relay {
       }
       await this.writeBatch();
     }
+    // libuv's events can add output while the last write waited for the reader, after
+    // the last stream ended: nothing may stay behind in the batch.
+    await this.writeBatch();
   }
 
   /** Step 1 and 2: select() and read what is ready; or, for libuv, wait for its events. */

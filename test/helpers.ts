@@ -3,8 +3,10 @@
  * time limit, and reading their labelled output.
  */
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { childArgv, type ChildKind } from '../parent/children.ts';
 import { PROJECT_ROOT, RUNNING_COMPILED } from '../parent/native.ts';
@@ -26,6 +28,7 @@ export interface Finished {
 
 export interface Running {
   pid: number;
+  stdout: Readable;
   done: Promise<Finished>;
   /** Resolves when stdout contains `text`. */
   waitFor(text: string): Promise<void>;
@@ -34,8 +37,15 @@ export interface Running {
   output(): Buffer;
 }
 
+export interface StartOptions extends SpawnOptions {
+  /** Killed (SIGKILL) after this long; default 30 s. */
+  timeoutMs?: number;
+  /** false: do not keep stdout (the caller streams it; for runs of gigabytes). */
+  collect?: boolean;
+}
+
 /** Starts argv with pipes; a run longer than timeoutMs is killed and reported as failed. */
-export function start(argv: readonly string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Running {
+export function start(argv: readonly string[], opts: StartOptions = {}): Running {
   const t0 = Date.now();
   const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   const out: Buffer[] = [];
@@ -43,7 +53,7 @@ export function start(argv: readonly string[], opts: SpawnOptions & { timeoutMs?
   let seen = '';
   const waiters: { text: string; resolve: () => void }[] = [];
   p.stdout!.on('data', (b: Buffer) => {
-    out.push(b);
+    if (opts.collect !== false) out.push(b);
     seen += b.toString('latin1');
     if (seen.length > 1 << 20) seen = seen.slice(-(1 << 16));
     for (const w of [...waiters]) if (seen.includes(w.text)) {
@@ -62,6 +72,7 @@ export function start(argv: readonly string[], opts: SpawnOptions & { timeoutMs?
   });
   return {
     pid: p.pid!,
+    stdout: p.stdout!,
     done,
     waitFor: (text) =>
       seen.includes(text) ? Promise.resolve() : new Promise((resolve) => waiters.push({ text, resolve })),
@@ -70,7 +81,7 @@ export function start(argv: readonly string[], opts: SpawnOptions & { timeoutMs?
   };
 }
 
-export function run(argv: readonly string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<Finished> {
+export function run(argv: readonly string[], opts: StartOptions = {}): Promise<Finished> {
   return start(argv, opts).done;
 }
 
@@ -80,11 +91,11 @@ export function parentArgv(args: readonly string[]): string[] {
   return [process.execPath, '--import', TSX_LOADER, PARENT_MAIN, ...args];
 }
 
-export function runParent(args: readonly string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<Finished> {
+export function runParent(args: readonly string[], opts: StartOptions = {}): Promise<Finished> {
   return run(parentArgv(args), opts);
 }
 
-export function runChild(kind: ChildKind, args: readonly string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<Finished> {
+export function runChild(kind: ChildKind, args: readonly string[], opts: StartOptions = {}): Promise<Finished> {
   return run(childArgv(kind, args), opts);
 }
 
@@ -130,3 +141,74 @@ export function alive(pid: number): boolean {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface StreamedLine {
+  name: string;
+  pid: number;
+  kind: 'info' | 'error';
+  /** The child's bytes, without the label and newline. */
+  text: Buffer;
+}
+
+/**
+ * Splits the parent's stdout into lines as it arrives, without keeping it: the stress runs
+ * move gigabytes. Labelled lines go to onLine, everything else (exit reports) to onOther.
+ */
+export class LabelledLineReader {
+  private rest: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly onLine: (line: StreamedLine) => void,
+    private readonly onOther: (line: string) => void = () => {},
+  ) {}
+
+  push(chunk: Buffer): void {
+    let buf = this.rest.length > 0 ? Buffer.concat([this.rest, chunk]) : chunk;
+    let start = 0;
+    for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
+      this.line(buf.subarray(start, nl));
+      start = nl + 1;
+    }
+    buf = buf.subarray(start);
+    this.rest = Buffer.from(buf);
+  }
+
+  /** Call at the end: a last line without newline. */
+  end(): void {
+    if (this.rest.length > 0) this.line(this.rest);
+    this.rest = Buffer.alloc(0);
+  }
+
+  private line(line: Buffer): void {
+    const close = line.indexOf(']: ');
+    const head = close > 0 && close < 80 ? line.subarray(0, close + 3).toString('latin1') : '';
+    const m = /^\[(\S+) (\d+)\]\[(info|error)\]: $/.exec(head);
+    if (m) this.onLine({ name: m[1]!, pid: Number(m[2]), kind: m[3] as 'info' | 'error', text: line.subarray(close + 3) });
+    else this.onOther(line.toString('utf8'));
+  }
+}
+
+/** Linux: a process's state letter from /proc (R, S, Z, ...), or null when it is gone. */
+export function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return null;
+  }
+}
+
+/** Linux: resident memory of a process in bytes, or null when it is gone. */
+export function residentBytes(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Set by the stress run (`npm run test:stress`): full sizes instead of quick ones. */
+export const STRESS = process.env.IPC_STRESS === '1';
+/** Set by the Wine runner: Windows under Wine, slower, and not faithful in every respect. */
+export const UNDER_WINE = process.env.IPC_UNDER_WINE === '1';

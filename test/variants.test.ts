@@ -12,7 +12,7 @@ import { childArgv } from '../parent/children.ts';
 import { ipc, isNativeError, PROJECT_ROOT } from '../parent/native.ts';
 import { Output } from '../parent/output.ts';
 import { Relay } from '../parent/relay.ts';
-import { chooseVariant, VARIANT_NAMES } from '../parent/variants/index.ts';
+import { checkCapacity, chooseVariant, VARIANT_NAMES } from '../parent/variants/index.ts';
 import { CHILD_KINDS, IS_WINDOWS, parseParentOutput, runParent } from './helpers.ts';
 
 const RUNNABLE = VARIANT_NAMES.filter((v) => !(IS_WINDOWS && v === 'posix'));
@@ -68,6 +68,15 @@ test('posix variant on Windows is refused before anything starts, saying why', a
     t.equal(r.stdout.length, 0, 'nothing started');
     t.throws(() => ipc.forkExec(['x'], { stdout: 1, stderr: 2 }), /no fork\(\)/, 'the native forkExec refuses too (ENOSYS)');
   }
+});
+
+test('Windows: more children than select() can hold are refused before any starts, naming FD_SETSIZE', (t) => {
+  const socketpair = chooseVariant('socketpair', undefined, 'linux');
+  t.doesNotThrow(() => checkCapacity(socketpair, 511, 1024, 'win32'), '511 children: 1023 sockets fit');
+  t.throws(() => checkCapacity(socketpair, 512, 1024, 'win32'), /512 children need 1025 sockets.*FD_SETSIZE \(1024\)/, '512 children: refused');
+  t.doesNotThrow(() => checkCapacity(chooseVariant('libuv', undefined, 'linux'), 5000, 1024, 'win32'), 'libuv has no select() limit');
+  t.doesNotThrow(() => checkCapacity(socketpair, 5000, 1024, 'linux'), 'POSIX: poll() serves past FD_SETSIZE');
+  t.end();
 });
 
 test("select() on a pipe: Windows refuses it (the reason the article needs sockets), POSIX accepts it", async (t) => {
@@ -156,8 +165,9 @@ function resources(): { fds: number; threads: number } {
 
 const silent = (): Output => new Output(new Writable({ write: (_chunk, _enc, done) => done() }));
 
-for (const variant of ['socketpair', 'pipe-thread', 'posix'] as const) {
-  test(`${variant}: 200 spawn/exit cycles leak no descriptor and no thread`, { skip: process.platform !== 'linux' && 'reads /proc: Linux only' }, async (t) => {
+const CYCLES = 500;
+for (const variant of RUNNABLE) {
+  test(`${variant}: ${CYCLES} spawn/exit cycles leak no descriptor and no thread`, { skip: process.platform !== 'linux' && 'reads /proc: Linux only' }, async (t) => {
     // A descriptor the parent forgets to close would hang a cycle forever: fail instead.
     t.timeoutAfter(120_000);
     const spec = { name: 'child', argv: childArgv('c', ['--lines', '2', '--max-sleep-ms', '0']) };
@@ -166,7 +176,7 @@ for (const variant of ['socketpair', 'pipe-thread', 'posix'] as const) {
     await cycle(); // warm-up: libuv starts its thread pool on first use
     const before = resources();
     let failures = 0;
-    for (let i = 0; i < 200; i++) if ((await cycle()) !== 0) failures++;
+    for (let i = 0; i < CYCLES; i++) if ((await cycle()) !== 0) failures++;
     const after = resources();
     t.equal(failures, 0, 'every cycle ended with status 0');
     t.equal(after.fds, before.fds, `descriptors: ${before.fds} before, ${after.fds} after`);

@@ -18,6 +18,22 @@ export const VARIANTS: Readonly<Record<string, Variant>> = {
 
 export const VARIANT_NAMES = Object.keys(VARIANTS);
 
+/**
+ * Windows select() holds at most FD_SETSIZE sockets (a count, 1024 here) and the parent
+ * selects on two per child plus its wakeup socket: more children are refused before any
+ * starts, rather than failing midway. (POSIX falls back to poll() past FD_SETSIZE.)
+ */
+export function checkCapacity(variant: Variant, children: number, fdSetSize: number, platform: NodeJS.Platform = process.platform): void {
+  if (platform !== 'win32' || variant.mode !== 'descriptors') return;
+  const sockets = 2 * children + 1;
+  if (sockets > fdSetSize) {
+    throw new UsageError(
+      `${children} children need ${sockets} sockets in one select(), but Windows select() holds at most FD_SETSIZE (${fdSetSize}); ` +
+        `use at most ${Math.floor((fdSetSize - 1) / 2)} children, or --variant libuv`,
+    );
+  }
+}
+
 /** Picks the variant; unknown names and posix on Windows are usage errors. */
 export function chooseVariant(flag: string | null, env: string | undefined, platform: NodeJS.Platform = process.platform): Variant {
   const name = flag ?? (env !== undefined && env !== '' ? env : 'socketpair');

@@ -45,8 +45,8 @@ export interface DescriptorVariant {
 export interface StreamChild {
   pid: number;
   streams: { stream: Readable; kind: StreamKind }[];
-  /** Resolves when the process has exited and its streams are closed. */
-  closed: Promise<ExitInfo>;
+  /** Resolves with the exit, once its streams ended (or soon after, if a grandchild holds them). */
+  exited: Promise<ExitInfo>;
   kill(signal: NodeJS.Signals): void;
 }
 
