@@ -294,37 +294,34 @@ static int get_buffer(napi_env env, napi_value v, const char *what, void **data,
   return -1;
 }
 
-/* read(fd, buffer) -> bytes read (> 0), 0 at end of stream, -1 when nothing is there yet. */
-static napi_value js_read(napi_env env, napi_callback_info info) {
+typedef long (*buffer_io)(ipc_fd fd, void *buf, size_t len, ipc_error *err);
+
+static long write_from(ipc_fd fd, void *buf, size_t len, ipc_error *err) { return ipc_write(fd, buf, len, err); }
+
+/* name(fd, buffer): one read or write; -1 stands for "would block". */
+static napi_value buffer_call(napi_env env, napi_callback_info info, const char *name, buffer_io io) {
   napi_value argv[MAX_ARGS];
   size_t argc, len;
   void *data;
   ipc_fd fd;
   ipc_error err;
+  char what[64];
   long n;
-  if (get_args(env, info, 2, argv, &argc) < 0 || get_fd(env, argv[0], "read(fd, buffer): fd", &fd) < 0 ||
-      get_buffer(env, argv[1], "read(fd, buffer): buffer", &data, &len) < 0)
-    return NULL;
-  n = ipc_read(fd, data, len, &err);
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  snprintf(what, sizeof what, "%s(fd, buffer): fd", name);
+  if (get_fd(env, argv[0], what, &fd) < 0) return NULL;
+  snprintf(what, sizeof what, "%s(fd, buffer): buffer", name);
+  if (get_buffer(env, argv[1], what, &data, &len) < 0) return NULL;
+  n = io(fd, data, len, &err);
   if (n == -1) return throw_ipc(env, &err);
   return number(env, n == IPC_WOULD_BLOCK ? -1 : (double)n);
 }
 
+/* read(fd, buffer) -> bytes read (> 0), 0 at end of stream, -1 when nothing is there yet. */
+static napi_value js_read(napi_env env, napi_callback_info info) { return buffer_call(env, info, "read", ipc_read); }
+
 /* write(fd, buffer) -> bytes written, or -1 when the descriptor would block. */
-static napi_value js_write(napi_env env, napi_callback_info info) {
-  napi_value argv[MAX_ARGS];
-  size_t argc, len;
-  void *data;
-  ipc_fd fd;
-  ipc_error err;
-  long n;
-  if (get_args(env, info, 2, argv, &argc) < 0 || get_fd(env, argv[0], "write(fd, buffer): fd", &fd) < 0 ||
-      get_buffer(env, argv[1], "write(fd, buffer): buffer", &data, &len) < 0)
-    return NULL;
-  n = ipc_write(fd, data, len, &err);
-  if (n == -1) return throw_ipc(env, &err);
-  return number(env, n == IPC_WOULD_BLOCK ? -1 : (double)n);
-}
+static napi_value js_write(napi_env env, napi_callback_info info) { return buffer_call(env, info, "write", write_from); }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
