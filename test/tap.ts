@@ -14,7 +14,8 @@ export function newTally(): Tally {
 
 /** Counts one line of TAP output into the tally. */
 export function countTapLine(line: string, tally: Tally): void {
-  if (/^ok \d+.*# SKIP/.test(line)) tally.skipped++;
+  // tape reports a skipped assertion as `ok N ... # SKIP`, a whole skipped test as `# SKIP name`.
+  if (/^ok \d+.*# SKIP/.test(line) || /^# SKIP /.test(line)) tally.skipped++;
   else if (/^ok \d+/.test(line)) tally.passed++;
   else if (/^not ok \d+/.test(line)) tally.failed++;
 }

@@ -12,6 +12,7 @@ import { childArgv } from '../parent/children.ts';
 import { ipc, isNativeError, PROJECT_ROOT } from '../parent/native.ts';
 import { Output } from '../parent/output.ts';
 import { Relay } from '../parent/relay.ts';
+import { makeTrace } from '../parent/trace.ts';
 import { checkCapacity, chooseVariant, VARIANT_NAMES } from '../parent/variants/index.ts';
 import { CHILD_KINDS, IS_WINDOWS, parseParentOutput, runParent } from './helpers.ts';
 
@@ -172,7 +173,7 @@ for (const variant of RUNNABLE) {
     t.timeoutAfter(120_000);
     const spec = { name: 'child', argv: childArgv('c', ['--lines', '2', '--max-sleep-ms', '0']) };
     const cycle = (): Promise<number> =>
-      new Relay({ specs: [spec], variant: chooseVariant(variant, undefined), output: silent(), trace: () => {}, durationMs: null }).run();
+      new Relay({ specs: [spec], variant: chooseVariant(variant, undefined), output: silent(), trace: makeTrace(false), durationMs: null }).run();
     await cycle(); // warm-up: libuv starts its thread pool on first use
     const before = resources();
     let failures = 0;
