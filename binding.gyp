@@ -19,7 +19,8 @@
         "c/socketpair.c",
         "c/select.c",
         "c/cmdline.c",
-        "c/relay_thread.c"
+        "c/relay_thread.c",
+        "c/lines.c"
       ],
       "conditions": [
         ["OS=='win'", {

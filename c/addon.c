@@ -333,6 +333,32 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---------- the hot path: split and label lines ---------- */
+
+/* labelLines(src, srcLength, label, out, outLength) -> { consumed, outLength } */
+static napi_value js_label_lines(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS + 1], result, v;
+  size_t argc = MAX_ARGS + 1, src_cap, label_len, out_cap, consumed, out_len;
+  void *src, *label, *out;
+  int64_t src_len, start_len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return throw_napi_failure(env, "args");
+  if (argc < 5) return usage(env, "labelLines(src, srcLength, label, out, outLength): expected 5 arguments");
+  if (get_buffer(env, argv[0], "labelLines: src", &src, &src_cap) < 0 ||
+      get_buffer(env, argv[2], "labelLines: label", &label, &label_len) < 0 ||
+      get_buffer(env, argv[3], "labelLines: out", &out, &out_cap) < 0 ||
+      get_int(env, argv[1], "labelLines: srcLength", 0, (int64_t)src_cap, &src_len) < 0 ||
+      get_int(env, argv[4], "labelLines: outLength", 0, (int64_t)out_cap, &start_len) < 0)
+    return NULL;
+  out_len = (size_t)start_len;
+  consumed = ipc_label_lines(src, (size_t)src_len, label, label_len, out, out_cap, &out_len);
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_create_double(env, (double)consumed, &v));
+  CHECK(env, napi_set_named_property(env, result, "consumed", v));
+  CHECK(env, napi_create_double(env, (double)out_len, &v));
+  CHECK(env, napi_set_named_property(env, result, "outLength", v));
+  return result;
+}
+
 /* ---------- article step: select() off the main thread ---------- */
 
 /* select() blocks, so it runs on a libuv worker thread and settles a promise: timers,
@@ -694,7 +720,8 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "joinRelay", js_join_relay) < 0 ||
       export_function(env, exports, "wait", js_wait) < 0 ||
       export_function(env, exports, "kill", js_kill) < 0 ||
-      export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0)
+      export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
+      export_function(env, exports, "labelLines", js_label_lines) < 0)
     return throw_napi_failure(env, "exporting functions");
   CHECK(env, napi_create_int32(env, FD_SETSIZE, &v));
   CHECK(env, napi_set_named_property(env, exports, "FD_SETSIZE", v));

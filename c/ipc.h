@@ -128,6 +128,12 @@ int ipc_kill(long pid, int signal, ipc_error *err);
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */
 int ipc_fork_exec(const ipc_spawn_options *opts, long *pid, ipc_error *err);
 
+/* lines.c (shared): for each complete line in src[0, len), appends label + line to out
+ * (from *out_len, at most out_cap bytes) and advances *out_len. Returns how many bytes
+ * of src it consumed: everything up to and including the last newline that fitted. */
+size_t ipc_label_lines(const unsigned char *src, size_t len, const unsigned char *label, size_t label_len,
+                       unsigned char *out, size_t out_cap, size_t *out_len);
+
 /* cmdline.c (shared): the MSVCRT rules CreateProcess command lines are parsed by. Pure, so
  * Linux tests check it too. Returns the number of bytes needed including the NUL; writes
  * at most cap bytes. */

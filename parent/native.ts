@@ -74,6 +74,9 @@ export interface NativeIpc {
   /** Never blocks: null while the child runs. */
   wait(pid: number): ExitStatus | null;
   kill(pid: number, signal: number): void;
+  /** The hot path: appends label + line to out (from outLength) for every complete line
+   * in src[0, srcLength); returns how much of src it used and out's new length. */
+  labelLines(src: Uint8Array, srcLength: number, label: Uint8Array, out: Uint8Array, outLength: number): { consumed: number; outLength: number };
   /** The command line CreateProcess is given for argv (MSVCRT quoting rules). */
   quoteCommandLine(argv: readonly string[]): string;
   readonly FD_SETSIZE: number;

@@ -19,10 +19,14 @@ export class Output {
     return this.broken;
   }
 
-  /** Writes; false means "wait for drained() before writing more". */
-  write(data: Uint8Array | string): boolean {
-    if (this.broken || data.length === 0) return true;
-    return this.stream.write(data);
+  /** Writes; false means "wait for drained() before writing more". `written` runs once
+   * the stream is done with data (its memory may then be reused). */
+  write(data: Uint8Array | string, written?: () => void): boolean {
+    if (this.broken || data.length === 0) {
+      written?.();
+      return true;
+    }
+    return this.stream.write(data, written);
   }
 
   /** Resolves when the reader has caught up (or gone away). */

@@ -29,6 +29,10 @@ const KILL_GRACE_MS = 500;
 const EXIT_POLL_MS = process.platform === 'win32' ? 50 : 250;
 /** Once a child's streams are all closed its exit is imminent: poll quickly. */
 const EXIT_SOON_POLL_MS = 5;
+/** libuv delivers chunks as fast as it reads them; past this much unwritten output the
+ * streams pause until the loop has written the batch (select() needs no such brake: it
+ * reads at most MAX_READS_PER_ROUND chunks per descriptor per round). */
+const BATCH_HIGH_WATER_BYTES = 1024 * 1024;
 
 export type StopReason = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'duration' | 'output-closed';
 
@@ -73,6 +77,7 @@ export class Relay {
   /** libuv variant: resolves the loop's wait; `woken` covers a wakeup while not waiting. */
   private wakeWaiter: (() => void) | null = null;
   private woken = false;
+  private streamsPaused = false;
   private stopReason: StopReason | null = null;
   private killDeadline = Number.POSITIVE_INFINITY;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -161,6 +166,7 @@ export class Relay {
         this.streamSources.add(source);
         s.stream.on('data', (chunk: Buffer) => {
           source.assembler.push(chunk, this.batch);
+          if (this.batch.length > BATCH_HIGH_WATER_BYTES) this.pauseStreams();
           this.wakeUp();
         });
         s.stream.on('end', () => this.endStreamSource(source));
@@ -320,17 +326,30 @@ export class Relay {
   /** Step 5: one write per round; waiting here is the backpressure. */
   private async writeBatch(): Promise<void> {
     const { output } = this.opts;
-    if (this.batch.length > 0 && !output.write(this.batch.take())) {
+    const taken = this.batch.length > 0 ? this.batch.take() : null;
+    if (taken !== null && !output.write(taken.data, taken.release)) {
       // The libuv streams would go on delivering; pause them, as select() pauses by
       // simply not being called.
-      for (const s of this.streamSources) s.stream!.pause();
+      this.pauseStreams();
       await output.drained();
-      for (const s of this.streamSources) s.stream!.resume();
     }
+    this.resumeStreams();
     if (output.error && this.stopReason === null) {
       this.opts.trace(`stdout failed (${output.error.message}): stopping`);
       this.stop('output-closed');
     }
+  }
+
+  private pauseStreams(): void {
+    if (this.streamsPaused) return;
+    this.streamsPaused = true;
+    for (const s of this.streamSources) s.stream!.pause();
+  }
+
+  private resumeStreams(): void {
+    if (!this.streamsPaused) return;
+    this.streamsPaused = false;
+    for (const s of this.streamSources) s.stream!.resume();
   }
 
   private wakeUp(): void {
