@@ -1,6 +1,6 @@
 {
-  # One build for everything: the addon (ipc.node) and the C child (child_c), on every
-  # platform. Files named *_posix.c or *_win.c implement the same functions per platform;
+  # One build for everything, on every platform: the addon (ipc.node), the C child
+  # (child_c) and the quirk demonstrations (quirk_c). Files named *_posix.c or *_win.c implement the same functions per platform;
   # the conditions below pick one of each pair. scripts/build-win.ts reads this file to
   # cross-compile the same list with mingw-w64.
   "target_defaults": {
@@ -54,6 +54,23 @@
       "target_name": "child_c",
       "type": "executable",
       "sources": ["c/child.c"]
+    },
+    {
+      # The quirk catalogue's demonstrations (docs/quirks.md): one program, a subcommand
+      # per quirk. quirk_<platform>.c: quirks of that platform alone; both_<platform>.c:
+      # that platform's side of the quirks every platform has.
+      "target_name": "quirk_c",
+      "type": "executable",
+      "sources": ["c/quirks/main.c"],
+      "conditions": [
+        ["OS=='win'", {
+          "sources": ["c/quirks/quirk_win.c", "c/quirks/both_win.c"],
+          "defines": ["_WIN32_WINNT=0x0601"],
+          "libraries": ["-lws2_32"]
+        }, {
+          "sources": ["c/quirks/quirk_posix.c", "c/quirks/both_posix.c"]
+        }]
+      ]
     }
   ]
 }

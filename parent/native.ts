@@ -131,6 +131,8 @@ export const ipc: NativeIpc = loaded.ipc;
 /** The folder the addon came from; the C child was built beside it. */
 export const BUILD_DIR: string = loaded.dir;
 export const C_CHILD_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'child_c.exe' : 'child_c');
+/** The quirk demonstrations (c/quirks/, docs/quirks.md), built beside the addon too. */
+export const QUIRK_C_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'quirk_c.exe' : 'quirk_c');
 
 const signalNumbers: Record<string, number> = constants.signals as Record<string, number>;
 

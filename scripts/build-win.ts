@@ -9,6 +9,7 @@
  *   ipc.node      the addon: target `ipc` of binding.gyp, its common sources plus the ones
  *                 under OS=='win'
  *   child_c.exe   the C child: target `child_c` of binding.gyp
+ *   quirk_c.exe   the quirk demonstrations (docs/quirks.md): target `quirk_c`
  *
  * The source lists, defines and libraries are read from binding.gyp, so this builds exactly
  * what node-gyp builds on Windows. Warnings are errors (-Werror): nothing else here compiles
@@ -122,6 +123,7 @@ export interface WindowsBuild {
   dir: string;
   addon: string;
   childExe: string;
+  quirkExe: string;
   importLibrary: string;
   /** `x86_64-w64-mingw32-gcc (GCC) 12-win32`, for the test log. */
   compilerVersion: string;
@@ -140,7 +142,7 @@ export function mingwTools(): { gcc: string; dlltool: string } {
   return { gcc: requireTool(MINGW_GCC, MINGW_PACKAGES), dlltool: requireTool(MINGW_DLLTOOL, MINGW_PACKAGES) };
 }
 
-/** Builds libnode.a, ipc.node and child_c.exe into build/win32-x64; throws on any failure
+/** Builds libnode.a, ipc.node, child_c.exe and quirk_c.exe into build/win32-x64; throws on any failure
  * (compiler errors and warnings have already been printed on stderr). */
 export function buildWindows(options: BuildOptions = {}): WindowsBuild {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -157,6 +159,7 @@ export function buildWindows(options: BuildOptions = {}): WindowsBuild {
   const gyp = readBindingGyp();
   const addon = resolveTarget(gyp, 'ipc');
   const child = resolveTarget(gyp, 'child_c');
+  const quirks = resolveTarget(gyp, 'quirk_c');
   mkdirSync(WIN_BUILD_DIR, { recursive: true });
   const out = (name: string): string => join(WIN_BUILD_DIR, name);
 
@@ -194,18 +197,21 @@ export function buildWindows(options: BuildOptions = {}): WindowsBuild {
     ...addon.libraries.map(linkerFlag),
     '-static-libgcc',
   ]);
-  step(`child_c.exe <- ${child.sources.join(' ')}`, gcc, [
-    ...common(child),
-    ...child.sources,
-    '-o', rel(out('child_c.exe')),
-    ...child.libraries.map(linkerFlag),
-    '-static-libgcc',
-  ]);
+  for (const program of [child, quirks]) {
+    step(`${program.name}.exe <- ${program.sources.join(' ')}`, gcc, [
+      ...common(program),
+      ...program.sources,
+      '-o', rel(out(`${program.name}.exe`)),
+      ...program.libraries.map(linkerFlag),
+      '-static-libgcc',
+    ]);
+  }
 
   return {
     dir: WIN_BUILD_DIR,
     addon: out('ipc.node'),
     childExe: out('child_c.exe'),
+    quirkExe: out('quirk_c.exe'),
     importLibrary,
     compilerVersion: firstLine(gcc, ['--version']),
     ms: Date.now() - t0,
@@ -215,7 +221,7 @@ export function buildWindows(options: BuildOptions = {}): WindowsBuild {
 if (isMain(import.meta.url)) {
   const args = process.argv.slice(2);
   if (args.includes('--help') || args.some((a) => a !== '--verbose' && a !== '--help')) {
-    process.stdout.write('Usage: npm run build:win [-- --verbose]\nCross-compiles build/win32-x64/{ipc.node,child_c.exe} with mingw-w64.\n');
+    process.stdout.write('Usage: npm run build:win [-- --verbose]\nCross-compiles build/win32-x64/{ipc.node,child_c.exe,quirk_c.exe} with mingw-w64.\n');
     process.exitCode = args.includes('--help') ? 0 : 2;
   } else {
     try {

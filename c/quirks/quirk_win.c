@@ -1,0 +1,10 @@
+/*
+ * quirk_win.c - quirk_c's subcommands on Windows (output format: quirk.h).
+ */
+#include "quirk.h"
+
+#include <stddef.h>
+
+const struct quirk_command QUIRK_COMMANDS[] = {
+  {NULL, NULL, NULL},
+};

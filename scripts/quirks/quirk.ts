@@ -1,0 +1,141 @@
+/**
+ * What a quirk of the catalogue is (docs/quirks.md is generated from these), and the helpers
+ * its demonstration uses. One quirk per file in this folder, `<id>.ts`, exporting `quirk`;
+ * scripts/quirks/index.ts finds them, scripts/quirk.ts shows them, test/quirks.test.ts runs
+ * each one's `verify` as its regression test.
+ */
+import { spawnSync } from 'node:child_process';
+import type { Test } from 'tape';
+import { QUIRK_C_PATH } from '../../parent/native.ts';
+
+export type Platform = 'linux' | 'darwin' | 'win32';
+
+/** How faithfully Wine 8 shows a Windows behaviour (../shared/WINDOWS-FACTS.md). */
+export type WineFidelity = 'same' | 'partly' | 'differs' | 'not shown';
+
+/** One column of the side-by-side: the wrong way, the right way, or plain information. */
+export interface Side {
+  kind: 'wrong' | 'right' | 'info';
+  title: string;
+  /** What was observed, one line each: measured, never the expected value written down. */
+  observed: string[];
+}
+
+/** What a demonstration observed. */
+export interface Shown {
+  sides: Side[];
+  /** Shown after the sides: where Wine differs from Windows, what could not be shown, ... */
+  notes: string[];
+  /** The measured values the regression test asserts on. */
+  values: Record<string, string>;
+}
+
+export interface QuirkContext {
+  platform: NodeJS.Platform;
+  /** node.exe (or a Windows program) under Wine, not real Windows. */
+  underWine: boolean;
+}
+
+export interface Quirk {
+  /** Its position in the catalogue (the issue's list). */
+  order: number;
+  /** Stable, short, kebab-case: `npm run quirk -- ID`. */
+  id: string;
+  title: string;
+  /** Where show() can run and demonstrate it. Elsewhere the runner says why not. */
+  showsOn: readonly Platform[];
+  /** For quirks shown on win32: how much of it Wine reproduces. */
+  wine?: WineFidelity;
+  /** The catalogue entry: plain sentences, Markdown allowed. */
+  doc: {
+    /** What goes wrong. */
+    problem: string;
+    why: string;
+    /** Human wording of the platforms affected, e.g. "Windows (all versions)". */
+    platforms: string;
+    /** How the project handles it: name the file or function. */
+    handled: string;
+    /** One line: the article, the Winsock FAQ, perlfork, libuv's guide, Microsoft's docs. */
+    source: string;
+    /** The tests that guard it, besides `quirk ID` in test/quirks.test.ts. */
+    alsoGuardedBy?: string;
+    /** Where Wine differs from Windows (when wine is not 'same'). */
+    wineNote?: string;
+  };
+  show(ctx: QuirkContext): Promise<Shown>;
+  /** The regression test: asserts on what show() observed. Must be able to fail. */
+  verify(t: Test, shown: Shown, ctx: QuirkContext): void;
+}
+
+export function currentContext(): QuirkContext {
+  return { platform: process.platform, underWine: process.env.IPC_UNDER_WINE === '1' };
+}
+
+/** Starts a Shown with sides added by the demonstration as it goes. */
+export function newShown(): Shown {
+  return { sides: [], notes: [], values: {} };
+}
+
+/** Adds a side and returns its list of observations, to push lines into. */
+export function side(shown: Shown, kind: Side['kind'], title: string): string[] {
+  const s: Side = { kind, title, observed: [] };
+  shown.sides.push(s);
+  return s.observed;
+}
+
+/**
+ * Parses the output of quirk_c (format: c/quirks/quirk.h) into `into` (or a new Shown).
+ * Lines before the first `## kind: title` go into an info side.
+ */
+export function parseQuirkOutput(text: string, into: Shown = newShown()): Shown {
+  let current: string[] | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (line === '') continue;
+    const head = /^## (wrong|right|info): (.*)$/.exec(line);
+    if (head) {
+      current = side(into, head[1] as Side['kind'], head[2]!);
+    } else if (line.startsWith('= ')) {
+      const m = /^= (\S+) ?(.*)$/.exec(line)!;
+      into.values[m[1]!] = m[2]!;
+    } else if (line.startsWith('! ')) {
+      into.notes.push(line.slice(2));
+    } else {
+      (current ??= side(into, 'info', 'output')).push(line);
+    }
+  }
+  return into;
+}
+
+/**
+ * Runs `quirk_c SUBCOMMAND ARGS` (c/quirks/, built by npm install or npm run build:win) and
+ * parses what it observed. Throws, with its stderr, when the demonstration could not run.
+ */
+export function runQuirkC(subcommand: string, args: readonly string[] = [], into?: Shown, timeoutMs = 60_000): Shown {
+  const r = spawnSync(QUIRK_C_PATH, [subcommand, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 });
+  if (r.error) throw new Error(`${QUIRK_C_PATH} ${subcommand}: ${r.error.message}`);
+  if (r.status !== 0) {
+    throw new Error(`${QUIRK_C_PATH} ${subcommand}: exit status ${r.status ?? r.signal}: ${r.stderr.trim()}`);
+  }
+  return parseQuirkOutput(r.stdout, into);
+}
+
+/** A measured value that must be there: the test fails with the value's name otherwise. */
+export function value(shown: Shown, key: string): string {
+  const v = shown.values[key];
+  if (v === undefined) throw new Error(`the demonstration did not report '${key}' (it reported: ${Object.keys(shown.values).join(', ') || 'nothing'})`);
+  return v;
+}
+
+/** Text for a terminal: the sides one after the other, then the notes. */
+export function formatShown(q: Quirk, shown: Shown, where: string): string {
+  const out: string[] = [`${q.id}: ${q.title}`, `(${where})`, ''];
+  for (const s of shown.sides) {
+    const mark = s.kind === 'wrong' ? 'WRONG' : s.kind === 'right' ? 'RIGHT' : 'INFO';
+    out.push(`[${mark}] ${s.title}`);
+    for (const o of s.observed) out.push(`    ${o}`);
+    out.push('');
+  }
+  for (const n of shown.notes) out.push(`note: ${n}`);
+  return `${out.join('\n').trimEnd()}\n`;
+}
