@@ -25,6 +25,10 @@
 #  include <fcntl.h>
 #  include <io.h>
 #  include <process.h>
+/* GetSystemTimePreciseAsFileTime (for --stamp) is declared from Windows 8 on. */
+#  ifndef _WIN32_WINNT
+#    define _WIN32_WINNT 0x0602
+#  endif
 #  include <windows.h>
 /* A Windows console shows μ only in a UTF-8 code page; the original child printed "us"
  * there, and so does this build, so that the bytes stay the same on every console. */
@@ -34,6 +38,16 @@ static long write_some(int fd, const char *p, size_t n) {
   return _write(fd, p, n > 0x40000000 ? 0x40000000u : (unsigned)n);
 }
 static void sleep_us(uint64_t us) { Sleep((DWORD)(us / 1000)); }
+/* Wall-clock microseconds since 1970 for --stamp. The precise variant (Windows 8+): the
+ * plain GetSystemTimeAsFileTime ticks every 1-16 ms, coarser than the latency measured. */
+static uint64_t now_unix_us(void) {
+  FILETIME ft;
+  ULARGE_INTEGER t;
+  GetSystemTimePreciseAsFileTime(&ft);
+  t.LowPart = ft.dwLowDateTime;
+  t.HighPart = ft.dwHighDateTime;
+  return t.QuadPart / 10 - UINT64_C(11644473600000000); /* 100 ns units since 1601 */
+}
 static void platform_init(void) {
   /* The C runtime opens fd 1 and 2 in text mode and would turn every \n into \r\n;
    * the parent must receive the bytes the child meant. */
@@ -51,6 +65,13 @@ static void sleep_us(uint64_t us) {
   ts.tv_nsec = (long)(us % 1000000) * 1000;
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
+}
+/* Wall-clock microseconds since 1970 for --stamp: the one clock that a reader in another
+ * process (and in another language) can compare with. */
+static uint64_t now_unix_us(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 static void platform_init(void) {
   /* The TypeScript child (Node ignores SIGPIPE) sees EPIPE when the reader is gone; this
@@ -75,6 +96,8 @@ static const char USAGE[] =
     "  --line-bytes B     pad (with '.') or cut each line to B bytes including the newline\n"
     "  --streams WHICH    both (default, alternating), stdout or stderr\n"
     "  --seq              append ' seq=K', K counting lines per stream from 1\n"
+    "  --stamp            append ' t=U', U the wall clock in microseconds since 1970 just\n"
+    "                     before the write (for latency: a reader subtracts it from its own)\n"
     "  --exit-code C      exit status after --lines (0..255, default 0)\n"
     "  --help             this text\n";
 
@@ -87,6 +110,7 @@ typedef struct options {
   uint64_t line_bytes; /* 0: natural length */
   int to_stdout, to_stderr;
   int seq;
+  int stamp;
   int exit_code;
 } options;
 
@@ -128,6 +152,8 @@ static void parse_options(int argc, char **argv, options *o) {
       exit(0);
     } else if (strcmp(a, "--seq") == 0) {
       o->seq = 1;
+    } else if (strcmp(a, "--stamp") == 0) {
+      o->stamp = 1;
     } else if (strcmp(a, "--lines") == 0 || strcmp(a, "--max-sleep-ms") == 0 || strcmp(a, "--seed") == 0 ||
                strcmp(a, "--line-bytes") == 0 || strcmp(a, "--streams") == 0 || strcmp(a, "--exit-code") == 0) {
       const char *v;
@@ -194,12 +220,16 @@ static int write_line(int fd, const char *p, size_t n) {
 
 /* Builds one line into buf (capacity cap) and returns its length including the newline. */
 static size_t format_line(char *buf, size_t cap, long pid, const char *stream, uint64_t sleep_us_value,
-                          int seq, uint64_t k, uint64_t line_bytes) {
+                          int seq, uint64_t k, int stamp, uint64_t line_bytes) {
   int n = snprintf(buf, cap, "C child pid %ld writing to %s before sleeping %" PRIu64 " " MICROSECONDS ".", pid,
                    stream, sleep_us_value);
   size_t len = n < 0 ? 0 : (size_t)n;
   if (seq) {
     n = snprintf(buf + len, cap - len, " seq=%" PRIu64, k);
+    len += n < 0 ? 0 : (size_t)n;
+  }
+  if (stamp) {
+    n = snprintf(buf + len, cap - len, " t=%" PRIu64, now_unix_us());
     len += n < 0 ? 0 : (size_t)n;
   }
   if (line_bytes > 0) {
@@ -234,7 +264,7 @@ int main(int argc, char **argv) {
     int fd = to_stdout_next ? 1 : 2;
     uint64_t sleep_for = o.max_sleep_ms ? rng_next() % (uint32_t)(o.max_sleep_ms * 1000) : 0;
     uint64_t k = to_stdout_next ? ++k_out : ++k_err;
-    size_t len = format_line(buf, cap, pid, to_stdout_next ? "stdout" : "stderr", sleep_for, o.seq, k, o.line_bytes);
+    size_t len = format_line(buf, cap, pid, to_stdout_next ? "stdout" : "stderr", sleep_for, o.seq, k, o.stamp, o.line_bytes);
     if (write_line(fd, buf, len) < 0) {
       free(buf);
       return EXIT_READER_GONE;

@@ -68,6 +68,9 @@ function writeAll(fd: number, buf: Buffer): void {
 function formatLine(stream: 'stdout' | 'stderr', sleep: number, k: number, o: ChildOptions): Buffer {
   let text = `TS child pid ${process.pid} writing to ${stream} before sleeping ${sleep} ${MICROSECONDS}.`;
   if (o.seq) text += ` seq=${k}`;
+  // performance.timeOrigin + now() is the wall clock with sub-millisecond resolution
+  // (Date.now() has whole milliseconds only).
+  if (o.stamp) text += ` t=${Math.round((performance.timeOrigin + performance.now()) * 1000)}`;
   let line = Buffer.from(text);
   if (o.lineBytes !== null) {
     const want = o.lineBytes - 1;

@@ -12,6 +12,8 @@ export interface ChildOptions {
   lineBytes: number | null; // null: natural length
   streams: Streams;
   seq: boolean;
+  /** Append ` t=U`, the wall clock in µs since 1970 just before the write (latency probes). */
+  stamp: boolean;
   exitCode: number;
 }
 
@@ -22,6 +24,7 @@ export const DEFAULT_CHILD_OPTIONS: Readonly<ChildOptions> = {
   lineBytes: null,
   streams: 'both',
   seq: false,
+  stamp: false,
   exitCode: 0,
 };
 
@@ -74,6 +77,10 @@ export function takeChildOption(o: ChildOptions, args: readonly string[], i: num
     o.seq = true;
     return 1;
   }
+  if (flag === '--stamp') {
+    o.stamp = true;
+    return 1;
+  }
   const read = VALUE_OPTIONS[flag];
   if (read === undefined) return 0;
   const value = args[i + 1];
@@ -91,6 +98,7 @@ export function childOptionArgs(o: ChildOptions): string[] {
   if (o.lineBytes !== null) args.push('--line-bytes', String(o.lineBytes));
   if (o.streams !== 'both') args.push('--streams', o.streams);
   if (o.seq) args.push('--seq');
+  if (o.stamp) args.push('--stamp');
   if (o.exitCode !== 0) args.push('--exit-code', String(o.exitCode));
   return args;
 }
@@ -103,6 +111,8 @@ Writes a line to stdout, sleeps, a line to stderr, sleeps, ... (forever by defau
   --line-bytes B     pad (with '.') or cut each line to B bytes including the newline
   --streams WHICH    both (default, alternating), stdout or stderr
   --seq              append ' seq=K', K counting lines per stream from 1
+  --stamp            append ' t=U', U the wall clock in microseconds since 1970 just
+                     before the write (for latency: a reader subtracts it from its own)
   --exit-code C      exit status after --lines (0..255, default 0)
   --help             this text
 `;

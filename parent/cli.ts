@@ -49,7 +49,7 @@ Options:
   --help              this text
 Passed on to the built-in children:
   --lines N  --max-sleep-ms M  --seed S  --line-bytes B  --streams both|stdout|stderr
-  --seq  --exit-code C        (see: npx tsx child/child.ts --help)
+  --seq  --stamp  --exit-code C   (see: npx tsx child/child.ts --help)
 After --, a command and its arguments replace the built-in child, N copies of it:
   npm start -- --children 2 -- perl my-child.pl
 Exit status: 0 if every child exited 0, 1 otherwise, 2 for bad usage, 127 command not

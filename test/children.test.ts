@@ -41,6 +41,20 @@ for (const kind of CHILD_KINDS) {
     t.deepEqual(sleeps(a.stdout), sleeps(other.stdout), 'the C and TS children draw the same sleeps');
   });
 
+  test(`${who}: --stamp appends the wall clock in µs, taken between our clock readings`, async (t) => {
+    const before = Date.now() * 1000;
+    const r = await runChild(kind, ['--lines', '4', '--max-sleep-ms', '0', '--seq', '--stamp']);
+    const after = (Date.now() + 1) * 1000;
+    const stamps = [...lines(r.stdout), ...lines(r.stderr)].map((l) => /seq=\d+ t=(\d+)$/.exec(l.trimEnd()));
+    t.equal(stamps.filter((m) => m !== null).length, 4, 'every line ends with seq=K t=U');
+    for (const m of stamps) {
+      const u = Number(m?.[1]);
+      // Allow 1 ms for clocks read at different resolutions.
+      t.ok(u >= before - 1000 && u <= after + 1000, `t=${u} lies within the run [${before}, ${after}]`);
+    }
+    t.end();
+  });
+
   test(`${who}: --seq counts per stream, --streams picks the stream`, async (t) => {
     const both = await runChild(kind, ['--lines', '5', '--max-sleep-ms', '0', '--seq']);
     t.deepEqual(lines(both.stdout).map((l) => l.replace(/.* seq=/, '')), ['1', '2', '3'], 'stdout seq 1..3');
