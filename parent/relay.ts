@@ -29,9 +29,9 @@ const KILL_GRACE_MS = 500;
 const EXIT_POLL_MS = process.platform === 'win32' ? 50 : 250;
 /** Once a child's streams are all closed its exit is imminent: poll quickly. */
 const EXIT_SOON_POLL_MS = 5;
-/** libuv delivers chunks as fast as it reads them; past this much unwritten output the
- * streams pause until the loop has written the batch (select() needs no such brake: it
- * reads at most MAX_READS_PER_ROUND chunks per descriptor per round). */
+/** How much unwritten output a round may gather. libuv delivers chunks as fast as it
+ * reads them: past this the streams pause until the loop has written the batch. A select()
+ * round stops reading once past it (see waitForActivity). */
 const BATCH_HIGH_WATER_BYTES = 1024 * 1024;
 
 export type StopReason = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'duration' | 'output-closed';
@@ -77,6 +77,8 @@ export class Relay {
   /** libuv variant: resolves the loop's wait; `woken` covers a wakeup while not waiting. */
   private wakeWaiter: (() => void) | null = null;
   private woken = false;
+  /** Where the next round starts reading among the ready descriptors. */
+  private roundRobin = 0;
   private streamsPaused = false;
   private stopReason: StopReason | null = null;
   private killDeadline = Number.POSITIVE_INFINITY;
@@ -233,12 +235,17 @@ export class Relay {
     const fds = [wakeFd, ...this.byFd.keys()];
     const ready = await ipc.select(fds, this.selectTimeout());
     if (this.opts.trace.enabled) this.opts.trace(`select(${fds.join(',')}) -> ready [${ready.join(',')}]`);
-    for (const fd of ready) {
-      if (fd === wakeFd) this.drainWakeups();
-      else {
-        const source = this.byFd.get(fd);
-        if (source) this.readSource(source);
-      }
+    if (ready.includes(wakeFd)) this.drainWakeups();
+    // With hundreds of busy children one round could read every socket's buffer (some
+    // 200 KiB each) into the batch before anything is written: memory would grow with
+    // the number of children. So a round stops once the batch is past its high-water
+    // mark; select() is level-triggered and reports the rest again next round. Starting
+    // one further along each round keeps that fair.
+    const readable = ready.filter((fd) => fd !== wakeFd);
+    const start = readable.length > 0 ? this.roundRobin++ % readable.length : 0;
+    for (let k = 0; k < readable.length && this.batch.length < BATCH_HIGH_WATER_BYTES; k++) {
+      const source = this.byFd.get(readable[(start + k) % readable.length]!);
+      if (source) this.readSource(source);
     }
   }
 
@@ -291,6 +298,10 @@ export class Relay {
   private reap(): void {
     for (const child of this.children) {
       if (child.exit !== null || child.poll === null) continue;
+      // Reaping a child drains what it left in its sockets, so that its lines come before
+      // its exit line. Hundreds of children exiting at once would put all of that in one
+      // batch: past the high-water mark the rest wait (as zombies) for the next round.
+      if (this.batch.length >= BATCH_HIGH_WATER_BYTES) break;
       const exit = child.poll();
       if (exit === null) continue;
       // Whatever the child wrote before exiting is already in the socket buffers: print

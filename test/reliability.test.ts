@@ -154,6 +154,33 @@ for (const variant of VARIANTS) {
   });
 }
 
+// 3b. Bounded memory with many children: one select() round may not gather every busy
+// child's socket buffer (some 200 KiB each) before writing; it stops at the batch's
+// high-water mark. Without that, 300 children took the parent past 170 MB.
+const BUSY_CHILDREN = 300;
+const BUSY_LINES = STRESS ? 10_000 : 2_000;
+for (const variant of VARIANTS.filter((v) => v !== 'libuv')) {
+  // pipe-thread: each of the 2 x 300 relay threads copies through its own 64 KiB buffer.
+  const allowance = variant === 'pipe-thread' ? 2 * BUSY_CHILDREN * 64 * 1024 : 0;
+  test(`3 backpressure (${variant}): ${BUSY_CHILDREN} busy children, parent RSS < 100 MB${allowance ? ' + 64 KiB per relay thread' : ''}`, { skip: LINUX_ONLY }, async (t) => {
+    t.timeoutAfter(600_000);
+    let lines = 0;
+    const p = streamParent(
+      ['--variant', variant, '--child', 'c', '--children', String(BUSY_CHILDREN), '--lines', String(BUSY_LINES), '--max-sleep-ms', '0', '--line-bytes', '100'],
+      () => void lines++,
+      compiledParentArgv,
+    );
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, residentBytes(p.pid) ?? 0)), 20);
+    const r = await p.done;
+    clearInterval(sampler);
+    t.equal(r.code, 0, 'exit status 0');
+    t.equal(lines, BUSY_CHILDREN * BUSY_LINES, 'every line arrived');
+    const limit = 100 * 1024 * 1024 + allowance;
+    t.ok(peak > 0 && peak < limit, `compiled parent peak RSS ${(peak / 1048576).toFixed(1)} MB (limit ${(limit / 1048576).toFixed(0)} MB)`);
+  });
+}
+
 // 4. Faults are reported, not fatal.
 for (const variant of VARIANTS) {
   test(`4 faults (${variant}): killed mid-line, stdout closed early, a grandchild holding the stream, no newline ever`, async (t) => {
