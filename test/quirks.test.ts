@@ -10,25 +10,31 @@ import { documentWith, QUIRKS_DOC } from '../scripts/quirk.ts';
 import { loadQuirks } from '../scripts/quirks/index.ts';
 import { currentContext } from '../scripts/quirks/quirk.ts';
 
-const quirks = await loadQuirks();
 const ctx = currentContext();
 
-for (const q of quirks) {
-  const here = (q.showsOn as readonly string[]).includes(ctx.platform);
-  const where = q.showsOn.includes('win32') && !here ? 'Windows: runs in npm run test:wine' : `shown on ${q.showsOn.join(', ')} only`;
-  test(`quirk ${q.id}: ${q.title}${here ? '' : ` (${where})`}`, { skip: !here }, async (t) => {
-    const shown = await q.show(ctx);
-    t.ok(shown.sides.length > 0, `the demonstration observed something (${shown.sides.map((s) => s.kind).join(', ')})`);
-    q.verify(t, shown, ctx);
-  });
-}
+// No top-level await: tape require()s .ts test files through tsx, and require() of an ES
+// module that awaits at top level fails (ERR_REQUIRE_ASYNC_MODULE). The catalogue is loaded
+// inside one outer test, and every quirk is a subtest of it.
+test('quirk catalogue', async (outer) => {
+  const quirks = await loadQuirks();
 
-test('quirks: the catalogue has its ids in order, kebab-case, unique, and docs/quirks.md is current', (t) => {
-  const ids = quirks.map((q) => q.id);
-  t.deepEqual(ids.filter((id) => !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(id)), [], 'every id is kebab-case');
-  t.equal(new Set(ids).size, ids.length, 'ids are unique');
-  t.deepEqual(quirks.map((q) => q.order), [...quirks.map((q) => q.order)].sort((a, b) => a - b), 'ordered');
-  const doc = readFileSync(QUIRKS_DOC, 'utf8').replaceAll('\r\n', '\n');
-  t.equal(doc, documentWith(quirks).replaceAll('\r\n', '\n'), 'docs/quirks.md matches scripts/quirks/*.ts (regenerate with npm run quirk -- --doc)');
-  t.end();
+  for (const q of quirks) {
+    const here = (q.showsOn as readonly string[]).includes(ctx.platform);
+    const where = q.showsOn.includes('win32') && !here ? 'Windows: runs in npm run test:wine' : `shown on ${q.showsOn.join(', ')} only`;
+    outer.test(`quirk ${q.id}: ${q.title}${here ? '' : ` (${where})`}`, { skip: !here }, async (t) => {
+      const shown = await q.show(ctx);
+      t.ok(shown.sides.length > 0, `the demonstration observed something (${shown.sides.map((s) => s.kind).join(', ')})`);
+      q.verify(t, shown, ctx);
+    });
+  }
+
+  outer.test('quirks: the catalogue has its ids in order, kebab-case, unique, and docs/quirks.md is current', (t) => {
+    const ids = quirks.map((q) => q.id);
+    t.deepEqual(ids.filter((id) => !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(id)), [], 'every id is kebab-case');
+    t.equal(new Set(ids).size, ids.length, 'ids are unique');
+    t.deepEqual(quirks.map((q) => q.order), [...quirks.map((q) => q.order)].sort((a, b) => a - b), 'ordered');
+    const doc = readFileSync(QUIRKS_DOC, 'utf8').replaceAll('\r\n', '\n');
+    t.equal(doc, documentWith(quirks).replaceAll('\r\n', '\n'), 'docs/quirks.md matches scripts/quirks/*.ts (regenerate with npm run quirk -- --doc)');
+    t.end();
+  });
 });

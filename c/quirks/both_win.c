@@ -1,10 +1,454 @@
 /*
  * both_win.c - the Windows side of the quirks every platform has (output format: quirk.h).
+ *
+ * Same subcommand names and arguments as both_posix.c. This program is built without
+ * defining FD_SETSIZE (binding.gyp defines it for the addon only), so Winsock's default of
+ * 64 sockets per fd_set applies here: that is what quirk fd-setsize shows.
  */
 #include "quirk.h"
 
-#include <stddef.h>
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
+#include <fcntl.h>
+#include <io.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+/* ---- small helpers shared by the demonstrations ---- */
+
+static const char *wsa_name(int e) {
+  switch (e) {
+  case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
+  case WSAETIMEDOUT: return "WSAETIMEDOUT";
+  case WSAECONNRESET: return "WSAECONNRESET";
+  case WSAECONNABORTED: return "WSAECONNABORTED";
+  case WSAESHUTDOWN: return "WSAESHUTDOWN";
+  case WSAENOTSOCK: return "WSAENOTSOCK";
+  case WSAEINVAL: return "WSAEINVAL";
+  case WSAEOPNOTSUPP: return "WSAEOPNOTSUPP";
+  case WSAECONNREFUSED: return "WSAECONNREFUSED";
+  case WSAENOTCONN: return "WSAENOTCONN";
+  case WSAEINTR: return "WSAEINTR";
+  default: return "WSA error (see the number)";
+  }
+}
+
+static const char *win_name(DWORD e) {
+  switch (e) {
+  case ERROR_SUCCESS: return "ERROR_SUCCESS";
+  case ERROR_INVALID_PARAMETER: return "ERROR_INVALID_PARAMETER";
+  case ERROR_ACCESS_DENIED: return "ERROR_ACCESS_DENIED";
+  case ERROR_INVALID_HANDLE: return "ERROR_INVALID_HANDLE";
+  case ERROR_FILE_NOT_FOUND: return "ERROR_FILE_NOT_FOUND";
+  default: return "Windows error (see the number)";
+  }
+}
+
+static int fail_wsa(const char *what) {
+  int e = WSAGetLastError();
+  return quirk_fail(what, "%s (%d)", wsa_name(e), e);
+}
+
+static int fail_win(const char *what) {
+  DWORD e = GetLastError();
+  return quirk_fail(what, "%s (%lu)", win_name(e), (unsigned long)e);
+}
+
+static double now_ms(void) {
+  static LARGE_INTEGER freq;
+  LARGE_INTEGER t;
+  if (freq.QuadPart == 0 && !QueryPerformanceFrequency(&freq)) return 0;
+  if (!QueryPerformanceCounter(&t)) return 0;
+  return (double)t.QuadPart * 1000.0 / (double)freq.QuadPart;
+}
+
+static long parse_long(const char *text, long fallback) {
+  char *end;
+  long v;
+  if (text == NULL) return fallback;
+  v = strtol(text, &end, 10);
+  if (*end != '\0' || end == text || v < 0) return -1;
+  return v;
+}
+
+static int start_winsock(void) {
+  WSADATA data;
+  int rc = WSAStartup(MAKEWORD(2, 2), &data);
+  if (rc != 0) return quirk_fail("WSAStartup", "%s (%d)", wsa_name(rc), rc);
+  return 0;
+}
+
+/*
+ * A connected pair of TCP sockets over loopback: Windows has no socketpair(). Both ends
+ * come from WSASocket without WSA_FLAG_OVERLAPPED, the kind a child can use as its std
+ * handle (Microsoft KB Q131623). The writer is inheritable only when asked: handles from
+ * WSASocket without WSA_FLAG_NO_HANDLE_INHERIT are inheritable by default.
+ */
+static int loopback_pair(SOCKET *reader, SOCKET *writer, int inheritable_writer) {
+  struct sockaddr_in addr;
+  int len = (int)sizeof addr;
+  SOCKET listener, w, r;
+  DWORD no_inherit = WSA_FLAG_NO_HANDLE_INHERIT;
+
+  listener = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, no_inherit);
+  if (listener == INVALID_SOCKET) return fail_wsa("WSASocketW(listener)");
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(listener, (struct sockaddr *)&addr, len) != 0 || listen(listener, 1) != 0 ||
+      getsockname(listener, (struct sockaddr *)&addr, &len) != 0) {
+    int rc = fail_wsa("bind/listen/getsockname");
+    closesocket(listener);
+    return rc;
+  }
+  w = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, inheritable_writer ? 0 : no_inherit);
+  if (w == INVALID_SOCKET) {
+    int rc = fail_wsa("WSASocketW(writer)");
+    closesocket(listener);
+    return rc;
+  }
+  if (connect(w, (struct sockaddr *)&addr, len) != 0) {
+    int rc = fail_wsa("connect");
+    closesocket(listener);
+    closesocket(w);
+    return rc;
+  }
+  r = accept(listener, NULL, NULL);
+  closesocket(listener);
+  if (r == INVALID_SOCKET) {
+    int rc = fail_wsa("accept");
+    closesocket(w);
+    return rc;
+  }
+  /* The accepted socket is inheritable by default; only the writer may reach a child. */
+  if (!SetHandleInformation((HANDLE)r, HANDLE_FLAG_INHERIT, 0)) {
+    int rc = fail_win("SetHandleInformation");
+    closesocket(w);
+    closesocket(r);
+    return rc;
+  }
+  *reader = r;
+  *writer = w;
+  return 0;
+}
+
+/* This program's own path, for starting its helper subcommands. */
+static int self_path(wchar_t *path, DWORD size) {
+  DWORD n = GetModuleFileNameW(NULL, path, size);
+  if (n == 0 || n >= size) return fail_win("GetModuleFileNameW");
+  return 0;
+}
+
+/*
+ * Starts `quirk_c.exe sleep-child MS CODE` with out as its stdout and stderr. inherit_all
+ * is the article's way: bInheritHandles TRUE and no list, so the child gets every
+ * inheritable handle of this process, other children's write ends included.
+ */
+static int start_sleep_child(const wchar_t *ms, const wchar_t *code, SOCKET out, PROCESS_INFORMATION *pi) {
+  wchar_t self[MAX_PATH], cmd[MAX_PATH + 64];
+  STARTUPINFOW si;
+  if (self_path(self, MAX_PATH) != 0) return 1;
+  /* The path has no quote and does not end in a backslash: plain quoting is enough. */
+  wcscpy(cmd, L"\"");
+  wcscat(cmd, self);
+  wcscat(cmd, L"\" sleep-child ");
+  wcscat(cmd, ms);
+  wcscat(cmd, L" ");
+  wcscat(cmd, code);
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = NULL;
+  si.hStdOutput = (HANDLE)out;
+  si.hStdError = (HANDLE)out;
+  if (!CreateProcessW(self, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, pi)) return fail_win("CreateProcessW");
+  return 0;
+}
+
+/* Reads until end of stream (recv returns 0) or limit_ms; its time, or -1. */
+static double wait_for_eof(SOCKET s, double t0, double limit_ms) {
+  char buf[4096];
+  for (;;) {
+    fd_set set;
+    struct timeval tv;
+    double left = limit_ms - (now_ms() - t0);
+    int rc;
+    if (left <= 0) return -1;
+    FD_ZERO(&set);
+    FD_SET(s, &set);
+    tv.tv_sec = (long)(left / 1000);
+    tv.tv_usec = (long)((left - (double)tv.tv_sec * 1000) * 1000);
+    rc = select(0, &set, NULL, NULL, &tv);
+    if (rc == SOCKET_ERROR) return -1;
+    if (rc == 0) continue;
+    rc = recv(s, buf, (int)sizeof buf, 0);
+    if (rc == 0) return now_ms() - t0;
+    if (rc == SOCKET_ERROR) return -1;
+  }
+}
+
+/* ---- helper children ---- */
+
+/* stdio-child MODE LINES GAP_MS: as in both_posix.c (full, flush or unbuffered stdio). */
+static int stdio_child(int argc, char **argv, const char *self) {
+  const char *mode = argc > 0 ? argv[0] : "";
+  long lines = argc > 1 ? parse_long(argv[1], -1) : -1, gap = argc > 2 ? parse_long(argv[2], -1) : -1, i;
+  int full = strcmp(mode, "full") == 0, flush = strcmp(mode, "flush") == 0, unbuffered = strcmp(mode, "unbuffered") == 0;
+  (void)self;
+  if ((!full && !flush && !unbuffered) || lines < 0 || gap < 0)
+    return quirk_fail("stdio-child", "usage: stdio-child full|flush|unbuffered LINES GAP_MS");
+  /* Text mode would turn each \n into \r\n: the reader is to see the bytes written. */
+  if (_setmode(1, _O_BINARY) == -1) return quirk_fail("_setmode", "stdout is not open");
+  if (unbuffered && setvbuf(stdout, NULL, _IONBF, 0) != 0) return quirk_fail("setvbuf(_IONBF)", "refused");
+  for (i = 1; i <= lines; i++) {
+    if (unbuffered) {
+      /* Several conversions in one printf: an unbuffered stream may write each piece. */
+      if (printf("stdio-child %-10s pid %6lu line %04ld of %04ld ....\n", mode, (unsigned long)GetCurrentProcessId(), i, lines) < 0)
+        return 3;
+    } else {
+      /* fwrite, not printf: Wine's printf flushes at each newline, which would hide the
+       * full buffering Windows has (../shared/WINDOWS-FACTS.md). */
+      char line[96];
+      int n = snprintf(line, sizeof line, "stdio-child %-10s pid %6lu line %04ld of %04ld ....\n", mode, (unsigned long)GetCurrentProcessId(), i, lines);
+      if (n <= 0 || fwrite(line, 1, (size_t)n, stdout) != (size_t)n) return 3;
+    }
+    if (flush && fflush(stdout) != 0) return 3;
+    if (gap > 0) Sleep((DWORD)gap);
+  }
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
+/* sleep-child MS [CODE]: one line on stdout, then sleeps MS and exits with CODE. */
+static int sleep_child(int argc, char **argv, const char *self) {
+  long ms = argc > 0 ? parse_long(argv[0], -1) : -1, code = argc > 1 ? parse_long(argv[1], -1) : 0;
+  (void)self;
+  if (ms < 0 || code < 0 || code > 255) return quirk_fail("sleep-child", "usage: sleep-child MS [CODE]");
+  /* A failed write is fine: the child of zombies-and-sigpipe may have no reader. */
+  if (printf("sleep-child pid %lu sleeping %ld ms\n", (unsigned long)GetCurrentProcessId(), ms) >= 0) (void)fflush(stdout);
+  Sleep((DWORD)ms);
+  return (int)code;
+}
+
+/* ---- nonblocking-mode ---- */
+
+#define LATE_BYTE_MS 700
+
+/* Sends one byte after LATE_BYTE_MS: what ends the blocking recv, so that the
+ * demonstration cannot hang (Wine ignores SO_RCVTIMEO here, so a timeout would not do). */
+static DWORD WINAPI send_late_byte(LPVOID arg) {
+  SOCKET w = *(SOCKET *)arg;
+  Sleep(LATE_BYTE_MS);
+  return send(w, "x", 1, 0) == 1 ? 0 : 1;
+}
+
+static int nonblocking_mode(int argc, char **argv, const char *self) {
+  SOCKET r, w;
+  HANDLE thread;
+  u_long on = 1;
+  char c;
+  int n, e;
+  double t0, ms;
+  (void)argc, (void)argv, (void)self;
+
+  if (start_winsock() != 0 || loopback_pair(&r, &w, 0) != 0) return 1;
+  quirk_side("info", "FIONBIO, computed by <winsock2.h>");
+  /* Perl on Windows has no fcntl for sockets; code there hard-codes this number. */
+  quirk_say("FIONBIO is %#lx (_IOW('f', 126, u_long))", (unsigned long)FIONBIO);
+  quirk_value("fionbio", "%#lx", (unsigned long)FIONBIO);
+
+  quirk_side("wrong", "a socket left in blocking mode (every new socket is)");
+  thread = CreateThread(NULL, 0, send_late_byte, &w, 0, NULL);
+  if (thread == NULL) return fail_win("CreateThread");
+  t0 = now_ms();
+  n = recv(r, &c, 1, 0);
+  e = n == SOCKET_ERROR ? WSAGetLastError() : 0;
+  ms = now_ms() - t0;
+  if (WaitForSingleObject(thread, 10000) != WAIT_OBJECT_0) return quirk_fail("WaitForSingleObject", "the sending thread did not finish");
+  CloseHandle(thread);
+  quirk_say("recv() with no data: returned %d (%s) after %.0f ms, when another thread sent a byte at %d ms", n,
+            n == SOCKET_ERROR ? wsa_name(e) : "data", ms, LATE_BYTE_MS);
+  quirk_value("blocking_read_errno", "%s", n == SOCKET_ERROR ? wsa_name(e) : "none");
+  quirk_value("blocking_read_ms", "%.0f", ms);
+
+  quirk_side("right", "ioctlsocket(s, FIONBIO, &on), as c/io_win.c ipc_set_nonblocking does");
+  if (ioctlsocket(r, FIONBIO, &on) != 0) return fail_wsa("ioctlsocket(FIONBIO)");
+  t0 = now_ms();
+  n = recv(r, &c, 1, 0);
+  e = n == SOCKET_ERROR ? WSAGetLastError() : 0;
+  ms = now_ms() - t0;
+  quirk_say("recv() with no data: returned %d (%s) after %.2f ms", n, n == SOCKET_ERROR ? wsa_name(e) : "data", ms);
+  quirk_value("nonblocking_read_errno", "%s", n == SOCKET_ERROR ? wsa_name(e) : "none");
+  quirk_value("nonblocking_read_ms", "%.2f", ms);
+  closesocket(r);
+  closesocket(w);
+  return 0;
+}
+
+/* ---- inherited-write-end ---- */
+
+/*
+ * Child A (exits at once) and child B (lives B_MS) are started with bInheritHandles TRUE
+ * and no PROC_THREAD_ATTRIBUTE_HANDLE_LIST, the article's way: B inherits A's write end
+ * as well as its own, so A's stream ends only when B exits.
+ */
+static int inherited_write_end(int argc, char **argv, const char *self) {
+  const char *b_ms = argc > 0 ? argv[0] : "2500";
+  wchar_t wide_ms[16];
+  SOCKET ar, aw, br, bw;
+  PROCESS_INFORMATION pa, pb;
+  double t0, eof_ms, b_exit_ms;
+  (void)self;
+
+  if (parse_long(b_ms, -1) < 0 || strlen(b_ms) >= 15) return quirk_fail("inherited-write-end", "usage: inherited-write-end [B_MS]");
+  if (MultiByteToWideChar(CP_ACP, 0, b_ms, -1, wide_ms, 16) == 0) return fail_win("MultiByteToWideChar");
+  if (start_winsock() != 0 || loopback_pair(&ar, &aw, 1) != 0 || loopback_pair(&br, &bw, 1) != 0) return 1;
+  quirk_side("wrong", "write ends inheritable, CreateProcess(bInheritHandles TRUE) with no handle list");
+  t0 = now_ms();
+  if (start_sleep_child(L"0", L"0", aw, &pa) != 0) return 1;
+  if (start_sleep_child(wide_ms, L"0", bw, &pb) != 0) return 1;
+  /* The parent's own copies go: only the children can hold the streams open now. */
+  if (closesocket(aw) != 0 || closesocket(bw) != 0) return fail_wsa("closesocket");
+  eof_ms = wait_for_eof(ar, t0, 10000);
+  if (WaitForSingleObject(pa.hProcess, 10000) != WAIT_OBJECT_0 || WaitForSingleObject(pb.hProcess, 10000) != WAIT_OBJECT_0)
+    return quirk_fail("WaitForSingleObject", "a child did not exit within 10 s");
+  b_exit_ms = now_ms() - t0;
+  quirk_say("A (sleeps 0 ms) and B (sleeps %s ms) started", b_ms);
+  if (eof_ms < 0) quirk_say("A's end of stream: none within 10 s");
+  else quirk_say("A's end of stream came %.0f ms after the start; B had exited by %.0f ms", eof_ms, b_exit_ms);
+  quirk_value("leaky_a_eof_ms", "%.0f", eof_ms);
+  quirk_value("leaky_b_exit_ms", "%.0f", b_exit_ms);
+  CloseHandle(pa.hProcess);
+  CloseHandle(pa.hThread);
+  CloseHandle(pb.hProcess);
+  CloseHandle(pb.hThread);
+  closesocket(ar);
+  closesocket(br);
+  return 0;
+}
+
+/* ---- fd-setsize ---- */
+
+#define PAIRS (FD_SETSIZE + 1)
+
+/*
+ * Windows' fd_set is a count plus an array of FD_SETSIZE sockets, and FD_SET does nothing
+ * once the array is full: the 65th socket is silently left out, and select() never
+ * reports it, whatever arrives on it.
+ */
+static int fd_setsize(int argc, char **argv, const char *self) {
+  static SOCKET readers[PAIRS], writers[PAIRS];
+  fd_set set;
+  struct timeval tv = {0, 500000};
+  int i, rc, made = 0, status = 0;
+  SOCKET last;
+  (void)argc, (void)argv, (void)self;
+
+  if (start_winsock() != 0) return 1;
+  for (made = 0; made < PAIRS; made++) {
+    if (loopback_pair(&readers[made], &writers[made], 0) != 0) {
+      status = 1;
+      goto done;
+    }
+  }
+  last = readers[PAIRS - 1];
+  quirk_side("wrong", "quirk_c is built with Winsock's default FD_SETSIZE");
+  quirk_say("FD_SETSIZE is %d here", (int)FD_SETSIZE);
+  quirk_value("fd_setsize", "%d", (int)FD_SETSIZE);
+  FD_ZERO(&set);
+  for (i = 0; i < PAIRS; i++) FD_SET(readers[i], &set);
+  quirk_say("FD_SET of %d sockets: fd_count is %u, the %dth is %s", PAIRS, (unsigned)set.fd_count, PAIRS, FD_ISSET(last, &set) ? "in the set" : "not in the set");
+  quirk_value("fd_count", "%u", (unsigned)set.fd_count);
+  if (send(writers[PAIRS - 1], "x", 1, 0) != 1) {
+    status = fail_wsa("send");
+    goto done;
+  }
+  rc = select(0, &set, NULL, NULL, &tv);
+  if (rc == SOCKET_ERROR) {
+    status = fail_wsa("select");
+    goto done;
+  }
+  quirk_say("one byte sent to the %dth socket; select() over the set returned %d after up to 500 ms", PAIRS, rc);
+  quirk_value("select_full_set", "%d", rc);
+
+  quirk_side("right", "at most FD_SETSIZE sockets per set (the addon: FD_SETSIZE 1024, and checkCapacity)");
+  FD_ZERO(&set);
+  FD_SET(last, &set);
+  rc = select(0, &set, NULL, NULL, &tv);
+  if (rc == SOCKET_ERROR) {
+    status = fail_wsa("select");
+    goto done;
+  }
+  quirk_say("select() over a set holding just that socket returned %d; FD_ISSET: %d", rc, FD_ISSET(last, &set) ? 1 : 0);
+  quirk_value("select_small_set", "%d", rc);
+done:
+  for (i = 0; i < made; i++) {
+    closesocket(readers[i]);
+    closesocket(writers[i]);
+  }
+  return status;
+}
+
+/* ---- zombies-and-sigpipe ---- */
+
+static int zombies_and_sigpipe(int argc, char **argv, const char *self) {
+  PROCESS_INFORMATION pi;
+  DWORD code = 0, pid;
+  HANDLE again;
+  SOCKET r, w;
+  int i, sent = 0, e = 0;
+  (void)argc, (void)argv, (void)self;
+
+  if (start_winsock() != 0 || loopback_pair(&r, &w, 1) != 0) return 1;
+  quirk_side("info", "an exited child's process object lives while a handle is open");
+  if (start_sleep_child(L"0", L"42", w, &pi) != 0) return 1;
+  CloseHandle(pi.hThread);
+  pid = pi.dwProcessId;
+  if (WaitForSingleObject(pi.hProcess, 10000) != WAIT_OBJECT_0) return quirk_fail("WaitForSingleObject", "the child did not exit within 10 s");
+  Sleep(200);
+  if (!GetExitCodeProcess(pi.hProcess, &code)) return fail_win("GetExitCodeProcess");
+  quirk_say("pid %lu exited; 200 ms later GetExitCodeProcess on the handle still gives %lu", (unsigned long)pid, (unsigned long)code);
+  quirk_value("exit_code_kept", "%lu", (unsigned long)code);
+  again = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  quirk_say("OpenProcess(pid %lu) while the handle is open: %s", (unsigned long)pid, again != NULL ? "succeeds (the object still exists)" : win_name(GetLastError()));
+  quirk_value("open_while_held", "%d", again != NULL ? 1 : 0);
+  if (again != NULL) CloseHandle(again);
+  /* CloseHandle is Windows' waitpid: the last handle gone, the process object goes. */
+  CloseHandle(pi.hProcess);
+  again = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  e = again == NULL ? (int)GetLastError() : 0;
+  quirk_say("OpenProcess(pid %lu) after CloseHandle: %s", (unsigned long)pid, again != NULL ? "still succeeds" : win_name((DWORD)e));
+  quirk_value("open_after_close", "%d", again != NULL ? 1 : 0);
+  if (again != NULL) CloseHandle(again);
+
+  quirk_side("info", "writing to a socket whose reader is gone: an error, never a signal");
+  closesocket(r);
+  /* The first sends may still be accepted; the peer's reset makes a later one fail. */
+  for (i = 0; i < 50; i++) {
+    if (send(w, "x", 1, 0) == SOCKET_ERROR) {
+      e = WSAGetLastError();
+      break;
+    }
+    sent++;
+    Sleep(20);
+  }
+  if (e != 0) quirk_say("%d send() calls succeeded, then send() failed with %s (%d); the process lives on", sent, wsa_name(e), e);
+  else quirk_say("all %d send() calls succeeded", sent);
+  quirk_value("write_after_reader_gone", "%s", e != 0 ? wsa_name(e) : "none");
+  closesocket(w);
+  return 0;
+}
 
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
+  {"nonblocking-mode", "blocking recv vs ioctlsocket(FIONBIO); FIONBIO's value", nonblocking_mode},
+  {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
+  {"fd-setsize", "the 65th socket is silently left out of a default fd_set", fd_setsize},
+  {"zombies-and-sigpipe", "process handles keep exit codes; send() errors instead of SIGPIPE", zombies_and_sigpipe},
+  {"stdio-child", "helper: full|flush|unbuffered LINES GAP_MS, lines through stdio", stdio_child},
+  {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
   {NULL, NULL, NULL},
 };

@@ -1,10 +1,643 @@
 /*
  * quirk_win.c - quirk_c's subcommands on Windows (output format: quirk.h).
+ *
+ * Each subcommand does the wrong thing and the right thing side by side and prints what it
+ * measured: return values, error codes, bytes. The "right" sides call the Windows API the
+ * way the project's addon does (c/io_win.c, c/spawn_win.c, c/socketpair.c), so a change
+ * in behaviour shows up here as a changed value. Two subcommands are helpers that the
+ * demonstrations start as children: `emit` and `print-argv`.
  */
+#ifndef WIN32_LEAN_AND_MEAN
+#  define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
 #include "quirk.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+/* How long a demonstration waits for a child or for bytes before calling it "nothing". */
+#define CHILD_TIMEOUT_MS 10000
+#define READ_TIMEOUT_MS 1000
+
+/* ---------------------------------------------------------------- error names ---- */
+
+struct code_name {
+  long code;
+  const char *name;
+};
+
+static const struct code_name WSA_NAMES[] = {
+  {WSAEINTR, "WSAEINTR"},           {WSAEBADF, "WSAEBADF"},
+  {WSAEACCES, "WSAEACCES"},         {WSAEFAULT, "WSAEFAULT"},
+  {WSAEINVAL, "WSAEINVAL"},         {WSAEWOULDBLOCK, "WSAEWOULDBLOCK"},
+  {WSAENOTSOCK, "WSAENOTSOCK"},     {WSAEOPNOTSUPP, "WSAEOPNOTSUPP"},
+  {WSAEADDRINUSE, "WSAEADDRINUSE"}, {WSAECONNABORTED, "WSAECONNABORTED"},
+  {WSAECONNRESET, "WSAECONNRESET"}, {WSAENOTCONN, "WSAENOTCONN"},
+  {WSAETIMEDOUT, "WSAETIMEDOUT"},   {WSAECONNREFUSED, "WSAECONNREFUSED"},
+  {WSANOTINITIALISED, "WSANOTINITIALISED"},
+  {0, NULL},
+};
+
+static const struct code_name WIN32_NAMES[] = {
+  {ERROR_SUCCESS, "ERROR_SUCCESS"},
+  {ERROR_FILE_NOT_FOUND, "ERROR_FILE_NOT_FOUND"},
+  {ERROR_ACCESS_DENIED, "ERROR_ACCESS_DENIED"},
+  {ERROR_INVALID_ACCESS, "ERROR_INVALID_ACCESS"},
+  {ERROR_INVALID_HANDLE, "ERROR_INVALID_HANDLE"},
+  {ERROR_INVALID_PARAMETER, "ERROR_INVALID_PARAMETER"},
+  {ERROR_BROKEN_PIPE, "ERROR_BROKEN_PIPE"},
+  {ERROR_NO_DATA, "ERROR_NO_DATA"},
+  {ERROR_IO_PENDING, "ERROR_IO_PENDING"},
+  {0, NULL},
+};
+
+static const struct code_name ERRNO_NAMES[] = {
+  {0, "0"}, {EBADF, "EBADF"}, {EINVAL, "EINVAL"}, {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {0, NULL},
+};
+
+static const char *name_of(const struct code_name *table, long code, const char *fallback) {
+  for (; table->name != NULL; table++)
+    if (table->code == code) return table->name;
+  return fallback;
+}
+
+static const char *wsa_name(int code) { return name_of(WSA_NAMES, code, "(unnamed Winsock error)"); }
+static const char *win32_name(DWORD code) { return name_of(WIN32_NAMES, (long)code, "(unnamed Win32 error)"); }
+static const char *errno_name(int e) { return name_of(ERRNO_NAMES, e, "(other errno)"); }
+
+/* "Wine 8.0" when this runs under Wine (ntdll exports wine_get_version), else NULL: the
+ * demonstrations say which system answered, since Wine differs from Windows in places. */
+static const char *wine_version(void) {
+  typedef const char *(CDECL * version_fn)(void);
+  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+  FARPROC p = ntdll ? GetProcAddress(ntdll, "wine_get_version") : NULL;
+  version_fn fn;
+  if (p == NULL) return NULL;
+  memcpy(&fn, &p, sizeof fn); /* function pointer to function pointer, without a cast warning */
+  return fn();
+}
+
+/* The Universal CRT turns a bad argument (setvbuf size 0, _close of a non-descriptor) into
+ * a fast-fail that ends the process unless a handler is installed; with one, the call
+ * returns -1 and sets errno, as old msvcrt.dll does. The demonstrations want the return. */
+#if defined(_MSC_VER) || defined(_UCRT)
+static void ignore_invalid_parameter(const wchar_t *expr, const wchar_t *fn, const wchar_t *file,
+                                     unsigned line, uintptr_t reserved) {
+  (void)expr, (void)fn, (void)file, (void)line, (void)reserved;
+}
+static void survive_bad_crt_arguments(void) { (void)_set_invalid_parameter_handler(ignore_invalid_parameter); }
+#else
+static void survive_bad_crt_arguments(void) {}
+#endif
+
+/* ------------------------------------------------------- sockets and children ---- */
+
+static int start_winsock(void) {
+  WSADATA data;
+  int rc = WSAStartup(MAKEWORD(2, 2), &data);
+  if (rc != 0) return quirk_fail("WSAStartup", "%s (%d)", wsa_name(rc), rc);
+  return 0;
+}
+
+/* Creates a TCP socket: with socket() (overlapped, the Winsock default) or with
+ * WSASocketW(..., dwFlags 0) (non-overlapped, what c/io_win.c uses). */
+static SOCKET tcp_socket(int overlapped) {
+  if (overlapped) return socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  return WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0);
+}
+
+/* The article's loopback socket pair (c/socketpair.c does it with more checks):
+ * pair[0] is the parent's read end, pair[1] the end a child writes to. The accepted socket
+ * inherits the listener's overlapped attribute, so both ends are of the kind asked for. */
+static int loopback_pair(SOCKET pair[2], int overlapped) {
+  struct sockaddr_in addr;
+  int len = sizeof addr;
+  SOCKET listener = tcp_socket(overlapped), connector = INVALID_SOCKET, accepted = INVALID_SOCKET;
+  const char *step = "socket";
+  if (listener == INVALID_SOCKET) goto fail;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  step = "bind";
+  if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0) goto fail;
+  step = "listen";
+  if (listen(listener, 1) != 0) goto fail;
+  step = "getsockname";
+  if (getsockname(listener, (struct sockaddr *)&addr, &len) != 0) goto fail;
+  step = "socket";
+  connector = tcp_socket(overlapped);
+  if (connector == INVALID_SOCKET) goto fail;
+  step = "connect";
+  if (connect(connector, (struct sockaddr *)&addr, sizeof addr) != 0) goto fail;
+  step = "accept";
+  accepted = accept(listener, NULL, NULL);
+  if (accepted == INVALID_SOCKET) goto fail;
+  (void)closesocket(listener);
+  pair[0] = accepted;
+  pair[1] = connector;
+  return 0;
+fail: {
+  int e = WSAGetLastError();
+  if (connector != INVALID_SOCKET) (void)closesocket(connector);
+  if (listener != INVALID_SOCKET) (void)closesocket(listener);
+  return quirk_fail("loopback pair", "%s failed: %s (%d)", step, wsa_name(e), e);
+}
+}
+
+/* Reads what arrives on s until end of stream, or until nothing came for READ_TIMEOUT_MS.
+ * Returns the byte count (at most cap are kept in buf), or -1 on a socket error. */
+static int read_until_quiet(SOCKET s, char *buf, int cap) {
+  int total = 0;
+  for (;;) {
+    fd_set readable;
+    struct timeval tv = {READ_TIMEOUT_MS / 1000, (READ_TIMEOUT_MS % 1000) * 1000};
+    char chunk[512];
+    int rc, n;
+    FD_ZERO(&readable);
+    FD_SET(s, &readable);
+    rc = select(0, &readable, NULL, NULL, &tv);
+    if (rc == SOCKET_ERROR) return -1;
+    if (rc == 0) return total; /* quiet: nothing more is coming */
+    n = recv(s, chunk, sizeof chunk, 0);
+    if (n == SOCKET_ERROR) return -1;
+    if (n == 0) return total; /* end of stream */
+    if (total < cap) memcpy(buf + total, chunk, (size_t)(n < cap - total ? n : cap - total));
+    total += n;
+  }
+}
+
+/* What a pipe holds right now, read without ever blocking. */
+static DWORD drain_pipe(HANDLE h, char *buf, DWORD cap) {
+  DWORD avail = 0, got = 0;
+  if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL) || avail == 0) return 0;
+  if (avail > cap) avail = cap;
+  if (!ReadFile(h, buf, avail, &got, NULL)) return 0;
+  return got;
+}
+
+/* The line as observed: printable ASCII as is, everything else as \xNN. */
+static void say_bytes(const char *label, const char *p, int n) {
+  char shown[400];
+  size_t at = 0;
+  int i;
+  for (i = 0; i < n && at + 5 < sizeof shown; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c >= 0x20 && c < 0x7f) shown[at++] = (char)c;
+    else at += (size_t)snprintf(shown + at, sizeof shown - at, "\\x%02x", c);
+  }
+  shown[at] = '\0';
+  quirk_say("%s: %d bytes \"%s\"", label, n, shown);
+}
+
+/* `"<this exe>" ARGS` as a wide command line (malloc'd): the children are this program. */
+static wchar_t *self_command_line(const char *args) {
+  wchar_t exe[MAX_PATH];
+  DWORD n = GetModuleFileNameW(NULL, exe, MAX_PATH);
+  size_t args_len = strlen(args), total;
+  wchar_t *line;
+  int converted;
+  if (n == 0 || n >= MAX_PATH) return NULL;
+  total = n + 3 + args_len + 1;
+  line = malloc(total * sizeof *line);
+  if (line == NULL) return NULL;
+  line[0] = L'"';
+  memcpy(line + 1, exe, n * sizeof *line);
+  line[n + 1] = L'"';
+  line[n + 2] = L' ';
+  converted = MultiByteToWideChar(CP_UTF8, 0, args, (int)args_len + 1, line + n + 3, (int)(args_len + 1));
+  if (converted == 0) {
+    free(line);
+    return NULL;
+  }
+  return line;
+}
+
+/* Starts this program with ARGS. hStdOutput is `out`; STARTF_USESTDHANDLES only when asked,
+ * which is the point of startf-usestdhandles. Handles are inherited (bInheritHandles TRUE),
+ * so `out` must be inheritable. */
+static int start_self(const char *args, HANDLE out, int use_std_handles, PROCESS_INFORMATION *pi) {
+  STARTUPINFOW si;
+  wchar_t *cmdline = self_command_line(args);
+  BOOL ok;
+  if (cmdline == NULL) return quirk_fail("command line", "GetModuleFileNameW or conversion failed (%lu)", GetLastError());
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+  si.hStdOutput = out;
+  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+  if (use_std_handles) si.dwFlags = STARTF_USESTDHANDLES;
+  ok = CreateProcessW(NULL, cmdline, NULL, NULL, TRUE, 0, NULL, NULL, &si, pi);
+  free(cmdline);
+  if (!ok) {
+    DWORD e = GetLastError();
+    return quirk_fail("CreateProcessW", "%s (%lu)", win32_name(e), e);
+  }
+  CloseHandle(pi->hThread);
+  return 0;
+}
+
+/* Waits (bounded) for a child started by start_self; its exit code, or -1 if it had to be
+ * terminated because it hung. Closes its handle. */
+static long finish_child(PROCESS_INFORMATION *pi) {
+  DWORD code = 0;
+  long result;
+  if (WaitForSingleObject(pi->hProcess, CHILD_TIMEOUT_MS) != WAIT_OBJECT_0) {
+    (void)TerminateProcess(pi->hProcess, 1);
+    (void)WaitForSingleObject(pi->hProcess, CHILD_TIMEOUT_MS);
+    result = -1;
+  } else {
+    result = GetExitCodeProcess(pi->hProcess, &code) ? (long)code : -1;
+  }
+  CloseHandle(pi->hProcess);
+  return result;
+}
+
+static int make_inheritable(HANDLE h, int yes) {
+  if (!SetHandleInformation(h, HANDLE_FLAG_INHERIT, yes ? HANDLE_FLAG_INHERIT : 0)) {
+    DWORD e = GetLastError();
+    return quirk_fail("SetHandleInformation", "%s (%lu)", win32_name(e), e);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------ helper children ---- */
+
+/* `quirk_c emit TEXT`: writes TEXT and a newline to stdout through the C runtime, as any
+ * ordinary child would, and says on stderr (and in its exit code) if the runtime failed. */
+static int cmd_emit(int argc, char **argv, const char *self) {
+  const char *text = argc > 0 ? argv[0] : "a line from the child";
+  (void)self;
+  (void)_setmode(1, _O_BINARY); /* the parent counts bytes: no \n -> \r\n */
+  if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) {
+    fprintf(stderr, "quirk_c emit: writing to stdout failed: errno %d (%s), GetLastError %lu\n", errno,
+            errno_name(errno), GetLastError());
+    return 3;
+  }
+  return 0;
+}
+
+/* `quirk_c print-argv ARGS...`: the arguments as the C runtime split the command line, as
+ * one JSON array on stdout (non-ASCII bytes as \u00NN, one per byte). */
+static int cmd_print_argv(int argc, char **argv, const char *self) {
+  int i;
+  (void)self;
+  (void)_setmode(1, _O_BINARY);
+  putchar('[');
+  for (i = 0; i < argc; i++) {
+    const unsigned char *p;
+    if (i > 0) putchar(',');
+    putchar('"');
+    for (p = (const unsigned char *)argv[i]; *p; p++) {
+      if (*p == '"' || *p == '\\') printf("\\%c", *p);
+      else if (*p < 0x20 || *p >= 0x7f) printf("\\u%04x", *p);
+      else putchar(*p);
+    }
+    putchar('"');
+  }
+  puts("]");
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
+/* ------------------------------------------------------------ demonstrations ---- */
+
+/* select() is Winsock's: it accepts SOCKETs only. A pipe handle is not one. */
+static int cmd_select_on_pipe(int argc, char **argv, const char *self) {
+  HANDLE pipe_read, pipe_write;
+  SOCKET pair[2];
+  fd_set readable;
+  struct timeval no_wait = {0, 0};
+  int rc, e;
+  const char *wine = wine_version();
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0) return 1;
+
+  quirk_side("wrong", "select() on a pipe handle (what the article's unix branch would do)");
+  if (!CreatePipe(&pipe_read, &pipe_write, NULL, 0)) return quirk_fail("CreatePipe", "%lu", GetLastError());
+  FD_ZERO(&readable);
+  FD_SET((SOCKET)pipe_read, &readable);
+  rc = select(0, &readable, NULL, NULL, &no_wait);
+  e = WSAGetLastError();
+  quirk_say("select(pipe read end) returned %d, WSAGetLastError() = %d (%s)", rc, e, wsa_name(e));
+  quirk_value("pipe_select_rc", "%d", rc);
+  quirk_value("pipe_select_error", "%d", e);
+  quirk_value("pipe_select_error_name", "%s", wsa_name(e));
+  CloseHandle(pipe_read);
+  CloseHandle(pipe_write);
+
+  quirk_side("right", "select() on a loopback socket pair (c/socketpair.c, c/select.c)");
+  if (loopback_pair(pair, 0) != 0) return 1;
+  if (send(pair[1], "x", 1, 0) != 1) return quirk_fail("send", "%s", wsa_name(WSAGetLastError()));
+  FD_ZERO(&readable);
+  FD_SET(pair[0], &readable);
+  no_wait.tv_sec = 1; /* the byte is on loopback: it is there at once; 1 s bounds the wait */
+  rc = select(0, &readable, NULL, NULL, &no_wait);
+  e = rc == SOCKET_ERROR ? WSAGetLastError() : 0;
+  quirk_say("select(socket read end) after sending 1 byte returned %d (error %d), readable: %s", rc, e,
+            rc > 0 && FD_ISSET(pair[0], &readable) ? "yes" : "no");
+  quirk_value("socket_select_rc", "%d", rc);
+  quirk_value("socket_readable", "%s", rc > 0 && FD_ISSET(pair[0], &readable) ? "yes" : "no");
+  (void)closesocket(pair[0]);
+  (void)closesocket(pair[1]);
+  if (wine) quirk_note("answered by Wine %s", wine);
+  return 0;
+}
+
+/* setvbuf(_IOLBF) does not give line buffering on Windows: the size must be 2..INT_MAX, and
+ * with a valid size the CRT treats _IOLBF as _IOFBF. Measured on a pipe, whose fill level
+ * PeekNamedPipe reports without reading. */
+static int cmd_setvbuf(int argc, char **argv, const char *self) {
+  int fds[2], rc, e;
+  FILE *f;
+  HANDLE reader;
+  DWORD after_line = 0, after_flush = 0, after_write = 0;
+  const char line[] = "one line\n";
+  (void)argc, (void)argv, (void)self;
+  survive_bad_crt_arguments();
+
+  quirk_side("wrong", "setvbuf(stdout, NULL, _IOLBF, 0), the POSIX way to get line buffering");
+  errno = 0;
+  rc = setvbuf(stdout, NULL, _IOLBF, 0);
+  e = errno;
+  quirk_say("setvbuf(stdout, NULL, _IOLBF, 0) returned %d, errno %d (%s)", rc, e, errno_name(e));
+  quirk_value("iolbf_size0_rc", "%d", rc);
+  quirk_value("iolbf_size0_errno", "%d", e);
+
+  if (_pipe(fds, 4096, _O_BINARY) != 0) return quirk_fail("_pipe", "errno %d", errno);
+  reader = (HANDLE)_get_osfhandle(fds[0]);
+  f = _fdopen(fds[1], "wb");
+  if (f == NULL) return quirk_fail("_fdopen", "errno %d", errno);
+  errno = 0;
+  rc = setvbuf(f, NULL, _IOLBF, 4096);
+  e = errno;
+  quirk_say("setvbuf(pipe, NULL, _IOLBF, 4096) returned %d, errno %d (%s)", rc, e, errno_name(e));
+  quirk_value("iolbf_4096_rc", "%d", rc);
+  if (fwrite(line, 1, sizeof line - 1, f) != sizeof line - 1) return quirk_fail("fwrite", "errno %d", errno);
+  if (!PeekNamedPipe(reader, NULL, 0, NULL, &after_line, NULL)) return quirk_fail("PeekNamedPipe", "%lu", GetLastError());
+  quirk_say("after fwrite(\"one line\\n\"): %lu bytes in the pipe", after_line);
+  if (fflush(f) != 0) return quirk_fail("fflush", "errno %d", errno);
+  if (!PeekNamedPipe(reader, NULL, 0, NULL, &after_flush, NULL)) return quirk_fail("PeekNamedPipe", "%lu", GetLastError());
+  quirk_say("after fflush: %lu bytes in the pipe", after_flush);
+  quirk_value("bytes_after_line", "%lu", after_line);
+  quirk_value("bytes_after_flush", "%lu", after_flush);
+
+  quirk_side("right", "one write per line (c/child.c's write_some): no stdio buffer in between");
+  if (_write(fds[1], line, sizeof line - 1) != (int)(sizeof line - 1)) return quirk_fail("_write", "errno %d", errno);
+  if (!PeekNamedPipe(reader, NULL, 0, NULL, &after_write, NULL)) return quirk_fail("PeekNamedPipe", "%lu", GetLastError());
+  quirk_say("after _write(\"one line\\n\"): %lu bytes in the pipe (%lu new)", after_write, after_write - after_flush);
+  quirk_value("write_new_bytes", "%lu", after_write - after_flush);
+  if (fclose(f) != 0) return quirk_fail("fclose", "errno %d", errno);
+  if (_close(fds[0]) != 0) return quirk_fail("_close", "errno %d", errno);
+  return 0;
+}
+
+/* Runs `quirk_c emit` with one end of a pair made by socket() or by WSASocketW(.., 0) as its
+ * stdout, and reports what arrived and how the child ended. */
+static int child_through_pair(int overlapped, const char *key) {
+  SOCKET pair[2];
+  PROCESS_INFORMATION pi;
+  char got[256], name[64];
+  int n;
+  long code;
+  if (loopback_pair(pair, overlapped) != 0) return -1;
+  if (make_inheritable((HANDLE)pair[0], 0) != 0 || make_inheritable((HANDLE)pair[1], 1) != 0) return -1;
+  if (start_self("emit \"written by the child through the C runtime\"", (HANDLE)pair[1], 1, &pi) != 0) return -1;
+  (void)closesocket(pair[1]); /* the child holds its copy; end of stream when it exits */
+  code = finish_child(&pi);
+  n = read_until_quiet(pair[0], got, sizeof got);
+  (void)closesocket(pair[0]);
+  quirk_say("child exit code %ld (-1: hung, terminated)", code);
+  if (n < 0) quirk_say("reading the parent's end failed: %s", wsa_name(WSAGetLastError()));
+  else say_bytes("received on the parent's end", got, n);
+  snprintf(name, sizeof name, "%s_bytes", key);
+  quirk_value(name, "%d", n);
+  snprintf(name, sizeof name, "%s_exit", key);
+  quirk_value(name, "%ld", code);
+  return 0;
+}
+
+static int cmd_overlapped_std_handle(int argc, char **argv, const char *self) {
+  const char *wine = wine_version();
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0) return 1;
+  quirk_side("wrong", "socket() (overlapped) as the child's stdout");
+  if (child_through_pair(1, "overlapped") != 0) return 1;
+  quirk_side("right", "WSASocketW(..., dwFlags 0) (non-overlapped, c/io_win.c) as the child's stdout");
+  if (child_through_pair(0, "nonoverlapped") != 0) return 1;
+  if (wine) {
+    quirk_note("answered by Wine %s, which accepts both kinds; on Windows the C runtime cannot write to an "
+               "overlapped socket (KB Q131623), so the wrong side fails there", wine);
+  }
+  quirk_value("wine", "%s", wine ? wine : "no");
+  return 0;
+}
+
+/* One run of `quirk_c emit` with hStdOutput = a socket, STARTF_USESTDHANDLES or not, while
+ * the parent's own stdout is (for the measurement) a pipe it can look into. */
+static int child_with_flags(int use_std_handles, const char *key) {
+  SOCKET pair[2];
+  HANDLE pipe_read, pipe_write, saved_stdout = GetStdHandle(STD_OUTPUT_HANDLE);
+  SECURITY_ATTRIBUTES inheritable = {sizeof inheritable, NULL, TRUE};
+  PROCESS_INFORMATION pi;
+  char on_socket[256], on_stdout[256], name[64];
+  int n_socket;
+  DWORD n_stdout;
+  long code;
+  int started;
+  if (loopback_pair(pair, 0) != 0) return -1;
+  if (make_inheritable((HANDLE)pair[0], 0) != 0 || make_inheritable((HANDLE)pair[1], 1) != 0) return -1;
+  if (!CreatePipe(&pipe_read, &pipe_write, &inheritable, 0)) return quirk_fail("CreatePipe", "%lu", GetLastError());
+  if (make_inheritable(pipe_read, 0) != 0) return -1;
+  /* CreateProcess hands a child that gets no std handles of its own the parent's
+   * (GetStdHandle's). Swapped only around CreateProcess; printf keeps using fd 1. */
+  if (!SetStdHandle(STD_OUTPUT_HANDLE, pipe_write)) return quirk_fail("SetStdHandle", "%lu", GetLastError());
+  started = start_self("emit \"written by the child to its stdout\"", (HANDLE)pair[1], use_std_handles, &pi);
+  if (!SetStdHandle(STD_OUTPUT_HANDLE, saved_stdout)) return quirk_fail("SetStdHandle", "%lu", GetLastError());
+  if (started != 0) return -1;
+  (void)closesocket(pair[1]);
+  CloseHandle(pipe_write);
+  code = finish_child(&pi);
+  n_socket = read_until_quiet(pair[0], on_socket, sizeof on_socket);
+  n_stdout = drain_pipe(pipe_read, on_stdout, sizeof on_stdout);
+  (void)closesocket(pair[0]);
+  CloseHandle(pipe_read);
+  quirk_say("child exit code %ld", code);
+  say_bytes("on the socket (hStdOutput)", on_socket, n_socket < 0 ? 0 : n_socket);
+  say_bytes("on the parent's own stdout", on_stdout, (int)n_stdout);
+  snprintf(name, sizeof name, "%s_socket_bytes", key);
+  quirk_value(name, "%d", n_socket);
+  snprintf(name, sizeof name, "%s_parent_stdout_bytes", key);
+  quirk_value(name, "%lu", n_stdout);
+  return 0;
+}
+
+static int cmd_startf_usestdhandles(int argc, char **argv, const char *self) {
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0) return 1;
+  quirk_side("wrong", "hStdOutput = a socket, dwFlags without STARTF_USESTDHANDLES");
+  if (child_with_flags(0, "without_flag") != 0) return 1;
+  quirk_side("right", "dwFlags = STARTF_USESTDHANDLES (c/spawn_win.c, create_process)");
+  if (child_with_flags(1, "with_flag") != 0) return 1;
+  return 0;
+}
+
+/* Sockets are not C runtime descriptors: they need WSAStartup before and closesocket after. */
+static int cmd_closesocket(int argc, char **argv, const char *self) {
+  SOCKET s;
+  int rc, e, type = 0, len = sizeof type;
+  (void)argc, (void)argv, (void)self;
+  survive_bad_crt_arguments();
+
+  quirk_side("wrong", "socket() before WSAStartup()");
+  s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  e = WSAGetLastError();
+  quirk_say("socket() returned %s, WSAGetLastError() = %d (%s)", s == INVALID_SOCKET ? "INVALID_SOCKET" : "a socket", e,
+            wsa_name(e));
+  quirk_value("before_startup_invalid", "%s", s == INVALID_SOCKET ? "yes" : "no");
+  quirk_value("before_startup_error", "%d", e);
+  if (s != INVALID_SOCKET) (void)closesocket(s);
+
+  if (start_winsock() != 0) return 1;
+  s = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0);
+  if (s == INVALID_SOCKET) return quirk_fail("WSASocketW", "%s", wsa_name(WSAGetLastError()));
+
+  quirk_side("wrong", "_close() (POSIX close) on a SOCKET");
+  errno = 0;
+  rc = _close((int)s);
+  e = errno;
+  quirk_say("_close(socket) returned %d, errno %d (%s)", rc, e, errno_name(e));
+  quirk_value("crt_close_rc", "%d", rc);
+  quirk_value("crt_close_errno", "%d", e);
+  rc = getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &len);
+  quirk_say("afterwards getsockopt(SO_TYPE) returned %d: the socket is %s", rc, rc == 0 ? "still open" : "gone");
+  quirk_value("open_after_crt_close", "%s", rc == 0 ? "yes" : "no");
+
+  quirk_side("right", "closesocket() (c/io_win.c, ipc_close)");
+  rc = closesocket(s);
+  e = rc == 0 ? 0 : WSAGetLastError();
+  quirk_say("closesocket(socket) returned %d (error %d)", rc, e);
+  quirk_value("closesocket_rc", "%d", rc);
+  len = sizeof type;
+  rc = getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &len);
+  e = rc == 0 ? 0 : WSAGetLastError();
+  quirk_say("afterwards getsockopt(SO_TYPE) returned %d, WSAGetLastError() = %d (%s)", rc, e, wsa_name(e));
+  quirk_value("open_after_closesocket", "%s", rc == 0 ? "yes" : "no");
+  if (WSACleanup() != 0) return quirk_fail("WSACleanup", "%s", wsa_name(WSAGetLastError()));
+  return 0;
+}
+
+/* Winsock never sets errno: the error of a socket call is in WSAGetLastError(). */
+static int cmd_wsa_error_codes(int argc, char **argv, const char *self) {
+  SOCKET probe, s, pair[2];
+  struct sockaddr_in addr;
+  int len = sizeof addr, rc, e;
+  u_long non_blocking = 1;
+  char byte;
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0) return 1;
+
+  /* A loopback port that was just closed: nothing listens there. */
+  probe = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0);
+  if (probe == INVALID_SOCKET) return quirk_fail("WSASocketW", "%s", wsa_name(WSAGetLastError()));
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(probe, (struct sockaddr *)&addr, sizeof addr) != 0 || getsockname(probe, (struct sockaddr *)&addr, &len) != 0)
+    return quirk_fail("bind", "%s", wsa_name(WSAGetLastError()));
+  (void)closesocket(probe);
+
+  quirk_side("wrong", "connect() to a closed loopback port, then reading errno");
+  s = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0);
+  if (s == INVALID_SOCKET) return quirk_fail("WSASocketW", "%s", wsa_name(WSAGetLastError()));
+  errno = 0;
+  rc = connect(s, (struct sockaddr *)&addr, sizeof addr);
+  e = WSAGetLastError();
+  quirk_say("connect(127.0.0.1:%u) returned %d; errno = %d; WSAGetLastError() = %d (%s)", (unsigned)ntohs(addr.sin_port), rc,
+            errno, e, wsa_name(e));
+  quirk_value("connect_rc", "%d", rc);
+  quirk_value("connect_errno", "%d", errno);
+  quirk_value("connect_wsa", "%d", e);
+  quirk_value("connect_wsa_name", "%s", wsa_name(e));
+  (void)closesocket(s);
+
+  quirk_side("wrong", "recv() on an empty non-blocking socket, then reading errno");
+  if (loopback_pair(pair, 0) != 0) return 1;
+  if (ioctlsocket(pair[0], FIONBIO, &non_blocking) != 0) return quirk_fail("ioctlsocket", "%s", wsa_name(WSAGetLastError()));
+  errno = 0;
+  rc = recv(pair[0], &byte, 1, 0);
+  e = WSAGetLastError();
+  quirk_say("recv() returned %d; errno = %d; WSAGetLastError() = %d (%s)", rc, errno, e, wsa_name(e));
+  quirk_value("recv_rc", "%d", rc);
+  quirk_value("recv_errno", "%d", errno);
+  quirk_value("recv_wsa", "%d", e);
+  quirk_value("recv_wsa_name", "%s", wsa_name(e));
+  (void)closesocket(pair[0]);
+  (void)closesocket(pair[1]);
+  return 0;
+}
+
+/* μ (U+03BC) through the code pages this process has: narrow output is in the ANSI code page
+ * (or the console's), not UTF-8. */
+static int cmd_console_code_page(int argc, char **argv, const char *self) {
+  const wchar_t mu = 0x03BC;
+  const char mu_utf8[] = "\xce\xbc";
+  char narrow[8];
+  wchar_t back[4];
+  BOOL used_default = FALSE;
+  UINT acp = GetACP(), console_cp = GetConsoleOutputCP();
+  DWORD console_error = console_cp == 0 ? GetLastError() : 0;
+  const char *wine = wine_version();
+  int n, i;
+  (void)argc, (void)argv, (void)self;
+
+  quirk_side("info", "the code pages of this process");
+  quirk_say("GetACP() = %u, GetOEMCP() = %u, GetConsoleOutputCP() = %u%s", acp, GetOEMCP(), console_cp,
+            console_cp == 0 ? " (no console attached)" : "");
+  quirk_value("acp", "%u", acp);
+  quirk_value("console_output_cp", "%u", console_cp);
+  if (console_cp == 0) quirk_say("GetConsoleOutputCP failed: %lu (%s)", console_error, win32_name(console_error));
+
+  quirk_side("wrong", "printing UTF-8 \"\\xce\\xbc\" (mu) as narrow text");
+  n = MultiByteToWideChar(acp, 0, mu_utf8, 2, back, 4);
+  quirk_say("a reader using code page %u sees %d characters:%s", acp, n, n > 0 ? "" : " (conversion failed)");
+  for (i = 0; i < n; i++) quirk_say("  U+%04X", (unsigned)back[i]);
+  quirk_value("utf8_mu_as_acp_chars", "%d", n);
+
+  quirk_side("wrong", "converting mu to the ANSI code page (what narrow APIs and argv do)");
+  /* lpUsedDefaultChar must be NULL for UTF-8, which a system may use as its ANSI page. */
+  n = WideCharToMultiByte(CP_ACP, 0, &mu, 1, narrow, sizeof narrow, NULL, acp == CP_UTF8 ? NULL : &used_default);
+  quirk_say("WideCharToMultiByte(CP_ACP, U+03BC) gave %d byte(s):", n);
+  for (i = 0; i < n; i++) quirk_say("  0x%02x", (unsigned char)narrow[i]);
+  quirk_say("default character used: %s", used_default ? "yes" : "no");
+  quirk_value("mu_acp_first_byte", "0x%02x", n > 0 ? (unsigned char)narrow[0] : 0);
+  quirk_value("mu_acp_bytes", "%d", n);
+  n = WideCharToMultiByte(CP_ACP, acp == CP_UTF8 ? 0 : WC_NO_BEST_FIT_CHARS, &mu, 1, narrow, sizeof narrow, NULL, NULL);
+  quirk_say("without best fit (WC_NO_BEST_FIT_CHARS): %d byte(s), first 0x%02x", n, n > 0 ? (unsigned char)narrow[0] : 0);
+  quirk_value("mu_acp_no_best_fit_first_byte", "0x%02x", n > 0 ? (unsigned char)narrow[0] : 0);
+  if (wine) quirk_note("answered by Wine %s, which takes the ANSI code page from the Unix locale (LANG/LC_ALL)", wine);
+  quirk_value("wine", "%s", wine ? wine : "no");
+  return 0;
+}
 
 const struct quirk_command QUIRK_COMMANDS[] = {
+  {"select-on-pipe", "select() on a pipe handle vs on a socket pair", cmd_select_on_pipe},
+  {"setvbuf-line-buffering", "setvbuf(_IOLBF) return values and buffering vs one write per line", cmd_setvbuf},
+  {"overlapped-socket-std-handle", "socket() vs WSASocketW(.., 0) as a child's stdout", cmd_overlapped_std_handle},
+  {"startf-usestdhandles", "hStdOutput with and without STARTF_USESTDHANDLES", cmd_startf_usestdhandles},
+  {"closesocket-wsastartup", "socket() before WSAStartup; _close() vs closesocket() on a SOCKET", cmd_closesocket},
+  {"wsa-error-codes", "errno vs WSAGetLastError() after failing Winsock calls", cmd_wsa_error_codes},
+  {"console-code-page", "mu through the ANSI and console code pages", cmd_console_code_page},
+  {"emit", "(helper child) writes TEXT and a newline to stdout through the C runtime", cmd_emit},
+  {"print-argv", "(helper child) prints its arguments as a JSON array", cmd_print_argv},
   {NULL, NULL, NULL},
 };

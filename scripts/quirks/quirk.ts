@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { Test } from 'tape';
-import { QUIRK_C_PATH } from '../../parent/native.ts';
+import { type ExitStatus, ipc, QUIRK_C_PATH, signalNumber } from '../../parent/native.ts';
 
 export type Platform = 'linux' | 'darwin' | 'win32';
 
@@ -138,4 +138,37 @@ export function formatShown(q: Quirk, shown: Shown, where: string): string {
   }
   for (const n of shown.notes) out.push(`note: ${n}`);
   return `${out.join('\n').trimEnd()}\n`;
+}
+
+/**
+ * Reads a descriptor from the addon (a socket pair's read end) the project's way, select()
+ * then read, until end of stream or until nothing arrived for quietMs: demonstrations must
+ * not hang on a child that keeps its end open.
+ */
+export async function readUntilQuiet(fd: number, quietMs = 2000): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(64 * 1024);
+  for (;;) {
+    const ready = await ipc.select([fd], quietMs);
+    if (ready.length === 0) break;
+    const n = ipc.read(fd, buf);
+    if (n === 0) break;
+    if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Waits for a child started with ipc.spawn (polling ipc.wait) at most timeoutMs; a child
+ * still running then is killed and reaped, and null is returned. */
+export async function waitForExit(pid: number, timeoutMs = 10_000): Promise<ExitStatus | null> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const status = ipc.wait(pid);
+    if (status !== null) return status;
+    if (Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  ipc.kill(pid, signalNumber('SIGKILL'));
+  for (let i = 0; i < 500 && ipc.wait(pid) === null; i++) await new Promise((r) => setTimeout(r, 20));
+  return null;
 }
