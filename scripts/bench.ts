@@ -49,6 +49,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import os from 'node:os';
 import { join } from 'node:path';
 import { ipc, PROJECT_ROOT } from '../parent/native.ts';
+import { compileTypeScript } from './wine.ts';
 import { summarizeProfile, type ProfileSummary } from './bench/profile.ts';
 import {
   BENCH_DIR,
@@ -186,14 +187,6 @@ let runCompiled = true;
 /** `node [flags] <parent> ARGS`, through tsx's loader or as compiled JavaScript. */
 function parentArgv(args: readonly string[], nodeFlags: readonly string[] = []): string[] {
   return runCompiled ? [process.execPath, ...nodeFlags, PARENT_MAIN_JS, ...args] : nodeTs(PARENT_MAIN, args, nodeFlags);
-}
-
-/** The parents are measured as what `npm install` builds: tsc's output in build/js. Compiled
- * here first, so that the figures are never those of an older build of the sources. */
-function compileParent(): void {
-  const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('tsc -p tsconfig.build.json failed: the compiled parent cannot be measured');
 }
 
 function parentRow(id: Exclude<RowId, 'c-relay'>, label: string): Row {
@@ -796,7 +789,9 @@ async function main(): Promise<void> {
   if (process.platform !== 'linux') usage('the benchmark needs Linux (/proc, and the C tools are POSIX)');
   installCleanup();
   runCompiled = o.compiled;
-  compileParent();
+  // The parents are measured as what `npm install` builds: tsc's output in build/js,
+  // compiled first so that the figures are never those of an older build of the sources.
+  compileTypeScript();
   const t0 = Date.now();
   compile();
   const cpus = os.cpus();

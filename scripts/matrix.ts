@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { MATRIX_CHILD_COUNT, MATRIX_CHILDREN, MATRIX_VARIANTS, type Cell } from './matrix-run.ts';
-import { isMain, MissingToolError, PROJECT_ROOT, WIN_BUILD_DIR } from './wine.ts';
+import { compileTypeScript, isMain, MissingToolError, PROJECT_ROOT, WIN_BUILD_DIR } from './wine.ts';
 
 const DOC = join(PROJECT_ROOT, 'docs', 'matrix.md');
 const RUN_JS = join('build', 'js', 'scripts', 'matrix-run.js');
@@ -34,12 +34,6 @@ function parseCells(text: string): Cell[] {
     .map((l) => l.trim())
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Cell);
-}
-
-function compileTypeScript(): void {
-  const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('tsc -p tsconfig.build.json failed');
 }
 
 function platformName(): string {

@@ -27,9 +27,8 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { closingLine, countTapLine, newTally, type Tally } from '../test/tap.ts';
 import { buildWindows } from './build-win.ts';
-import { firstLine, PROJECT_ROOT, seconds, WIN_BUILD_DIR } from './wine.ts';
+import { compileTypeScript, firstLine, PROJECT_ROOT, seconds, WIN_BUILD_DIR } from './wine.ts';
 import {
-  compileTypeScript,
   ensurePrefix,
   fetchNodeExe,
   FileFollower,

@@ -69,12 +69,6 @@ export function wineTools(): WineTools {
   return { wine, wineserver };
 }
 
-/** Step 3: the whole project to build/js, with the project's own TypeScript. */
-export function compileTypeScript(): void {
-  const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  runTool(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-}
-
 /** Step 4; true if it downloaded. `npm pack` checks the tarball against the registry's integrity hash; the result
  * is moved into place only when complete, so an interrupted download is never mistaken for
  * a cached one. */

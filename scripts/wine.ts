@@ -98,3 +98,10 @@ export function isMain(moduleUrl: string): boolean {
   const script = process.argv[1];
   return script !== undefined && fileURLToPath(moduleUrl) === resolve(script);
 }
+
+/** The whole project to build/js (tsconfig.build.json) with the project's own TypeScript:
+ * what node.exe runs under Wine, and the compiled parent the benchmark and matrix measure. */
+export function compileTypeScript(): void {
+  const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  runTool(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+}
