@@ -268,15 +268,24 @@ static napi_value js_socketpair(napi_env env, napi_callback_info info) {
 
 /* ---------- article step: non-blocking read ends ---------- */
 
-static napi_value js_set_nonblocking(napi_env env, napi_callback_info info) {
+typedef int (*fd_op)(ipc_fd fd, ipc_error *err);
+
+/* name(fd): one operation on a descriptor, nothing returned; failures throw. */
+static napi_value fd_call(napi_env env, napi_callback_info info, const char *name, fd_op op) {
   napi_value argv[MAX_ARGS];
   size_t argc;
   ipc_fd fd;
   ipc_error err;
-  if (get_args(env, info, 1, argv, &argc) < 0 || get_fd(env, argv[0], "setNonBlocking(fd): fd", &fd) < 0)
-    return NULL;
-  if (ipc_set_nonblocking(fd, &err) < 0) return throw_ipc(env, &err);
+  char what[64];
+  if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
+  snprintf(what, sizeof what, "%s(fd): fd", name);
+  if (get_fd(env, argv[0], what, &fd) < 0) return NULL;
+  if (op(fd, &err) < 0) return throw_ipc(env, &err);
   return NULL;
+}
+
+static napi_value js_set_nonblocking(napi_env env, napi_callback_info info) {
+  return fd_call(env, info, "setNonBlocking", ipc_set_nonblocking);
 }
 
 static int get_buffer(napi_env env, napi_value v, const char *what, void **data, size_t *len) {
@@ -323,15 +332,7 @@ static napi_value js_read(napi_env env, napi_callback_info info) { return buffer
 /* write(fd, buffer) -> bytes written, or -1 when the descriptor would block. */
 static napi_value js_write(napi_env env, napi_callback_info info) { return buffer_call(env, info, "write", write_from); }
 
-static napi_value js_close(napi_env env, napi_callback_info info) {
-  napi_value argv[MAX_ARGS];
-  size_t argc;
-  ipc_fd fd;
-  ipc_error err;
-  if (get_args(env, info, 1, argv, &argc) < 0 || get_fd(env, argv[0], "close(fd): fd", &fd) < 0) return NULL;
-  if (ipc_close(fd, &err) < 0) return throw_ipc(env, &err);
-  return NULL;
-}
+static napi_value js_close(napi_env env, napi_callback_info info) { return fd_call(env, info, "close", ipc_close); }
 
 /* ---------- the hot path: split and label lines ---------- */
 
@@ -557,13 +558,7 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close_pipe(napi_env env, napi_callback_info info) {
-  napi_value argv[MAX_ARGS];
-  size_t argc;
-  ipc_fd fd;
-  ipc_error err;
-  if (get_args(env, info, 1, argv, &argc) < 0 || get_fd(env, argv[0], "closePipe(fd): fd", &fd) < 0) return NULL;
-  if (ipc_close_pipe(fd, &err) < 0) return throw_ipc(env, &err);
-  return NULL;
+  return fd_call(env, info, "closePipe", ipc_close_pipe);
 }
 
 /* Relays are named by small integers; only the main thread touches this table. */
