@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMain } from './wine.ts';
 
 export const MATRIX_VARIANTS = ['socketpair', 'pipe-thread', 'posix', 'libuv'] as const;
 export const MATRIX_CHILDREN = ['c', 'ts'] as const;
@@ -128,8 +129,7 @@ async function main(): Promise<void> {
   }
 }
 
-const invoked = process.argv[1] ?? '';
-if (/matrix-run\.(js|ts)$/.test(invoked)) {
+if (isMain(import.meta.url)) {
   main().catch((e: unknown) => {
     process.stderr.write(`matrix-run: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;

@@ -8,11 +8,11 @@
  * it). The cells themselves are run by scripts/matrix-run.ts, compiled, on each platform.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { MATRIX_CHILD_COUNT, MATRIX_CHILDREN, MATRIX_VARIANTS, type Cell } from './matrix-run.ts';
-import { compileTypeScript, isMain, MissingToolError, PROJECT_ROOT, WIN_BUILD_DIR } from './wine.ts';
+import { compileTypeScript, isMain, MissingToolError, PROJECT_ROOT } from './wine.ts';
 
 const DOC = join(PROJECT_ROOT, 'docs', 'matrix.md');
 const RUN_JS = join('build', 'js', 'scripts', 'matrix-run.js');
@@ -55,34 +55,23 @@ function runNative(lines: number): PlatformResult {
 
 async function runWine(lines: number): Promise<PlatformResult> {
   const name = 'Windows under Wine';
-  const { buildWindows } = await import('./build-win.ts');
-  const wn = await import('./wine-node.ts');
-  let tools: ReturnType<typeof wn.wineTools>;
+  // Imported here: it pulls in the Windows build machinery only when it is used.
+  const { runCompiledUnderWine } = await import('./wine-node.ts');
+  progress(`${name}: ${MATRIX_VARIANTS.length * MATRIX_CHILDREN.length} cells`);
+  let run: Awaited<ReturnType<typeof runCompiledUnderWine>>;
   try {
-    tools = wn.wineTools();
+    run = await runCompiledUnderWine(join('scripts', 'matrix-run.js'), ['--lines', String(lines)], {
+      name: 'matrix',
+      timeoutMs: 20 * 60_000,
+      log: progress,
+    });
   } catch (e) {
     if (e instanceof MissingToolError) return { name, cells: [], problem: `not run: ${e.message}` };
     throw e;
   }
-  buildWindows({ log: progress });
-  wn.fetchNodeExe();
-  mkdirSync(wn.RUN_DIR, { recursive: true });
-  await wn.ensurePrefix(tools);
-  const files = { stdout: join(wn.RUN_DIR, 'matrix.stdout'), stderr: join(wn.RUN_DIR, 'matrix.stderr') };
-  const env = wn.wineEnv({ IPC_BUILD_DIR: relative(PROJECT_ROOT, WIN_BUILD_DIR), IPC_UNDER_WINE: '1' });
-  const version = spawnSync(tools.wine, ['--version'], { env, encoding: 'utf8' }).stdout?.trim() ?? 'wine';
-  progress(`${name}: ${MATRIX_VARIANTS.length * MATRIX_CHILDREN.length} cells`);
-  let status: number | null;
-  try {
-    status = await wn.runWine(tools, [wn.NODE_EXE, RUN_JS, '--lines', String(lines)], files, { env, timeoutMs: 20 * 60_000 });
-  } finally {
-    // Nothing of the run may outlive it.
-    if (!(await wn.waitForWineserver(tools, 20_000))) wn.killWineserver(tools);
-  }
-  const cells = parseCells(readFileSync(files.stdout, 'utf8'));
-  const err = readFileSync(files.stderr, 'utf8').trim();
-  const problem = status === 0 ? null : `node.exe exited with ${status ?? 'a timeout'}${err ? `: ${err.split('\n')[0]}` : ''}`;
-  return { name: `${name} (${version}, node.exe ${process.version})`, cells, problem };
+  const err = run.stderr.trim();
+  const problem = run.status === 0 ? null : `node.exe exited with ${run.status ?? 'a timeout'}${err ? `: ${err.split('\n')[0]}` : ''}`;
+  return { name: `${name} (${run.wineVersion}, node.exe ${process.version})`, cells: parseCells(run.stdout), problem };
 }
 
 function cellText(c: Cell | undefined): string {

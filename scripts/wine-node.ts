@@ -19,14 +19,16 @@ import {
 } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { mingwTools } from './build-win.ts';
+import { buildWindows, mingwTools } from './build-win.ts';
 import {
   CACHE_DIR,
   findTool,
+  firstLine,
   MissingToolError,
   PROJECT_ROOT,
   runTool,
   seconds,
+  WIN_BUILD_DIR,
   WINE_PACKAGES,
 } from './wine.ts';
 
@@ -264,4 +266,45 @@ export function processesUnderPrefix(): string[] {
     }
   }
   return found;
+}
+
+/** What a compiled script printed under Wine. */
+export interface WineNodeRun {
+  /** node.exe's exit status (low 8 bits), or null when it was killed at the time limit. */
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** `wine-8.0 (...)`, for reports. */
+  wineVersion: string;
+}
+
+/**
+ * Runs `node.exe build/js/SCRIPT ARGS` under Wine on the Windows build: cross-builds, fetches
+ * node.exe and creates the prefix when needed, waits until nothing of the run is left, and
+ * returns its output (read from files: see runWine). The caller compiles build/js first.
+ * Throws MissingToolError, naming the packages, when Wine or mingw-w64 is missing.
+ */
+export async function runCompiledUnderWine(
+  script: string,
+  args: readonly string[],
+  options: { name: string; timeoutMs: number; log: (line: string) => void },
+): Promise<WineNodeRun> {
+  const tools = wineTools();
+  buildWindows({ log: options.log });
+  fetchNodeExe();
+  mkdirSync(RUN_DIR, { recursive: true });
+  await ensurePrefix(tools);
+  const files = { stdout: join(RUN_DIR, `${options.name}.stdout`), stderr: join(RUN_DIR, `${options.name}.stderr`) };
+  // IPC_BUILD_DIR relative to the root, where node.exe starts: parent/native.ts then loads
+  // the Windows addon rather than build/Release's Linux one.
+  const env = wineEnv({ IPC_BUILD_DIR: relative(PROJECT_ROOT, WIN_BUILD_DIR), IPC_UNDER_WINE: '1' });
+  let status: number | null;
+  try {
+    status = await runWine(tools, [NODE_EXE, join('build', 'js', script), ...args], files, { env, timeoutMs: options.timeoutMs });
+  } finally {
+    // Nothing of the run may outlive it.
+    if (!(await waitForWineserver(tools, 20_000))) killWineserver(tools);
+  }
+  const read = (f: string): string => readFileSync(f, 'utf8').replaceAll('\r\n', '\n');
+  return { status, stdout: read(files.stdout), stderr: read(files.stderr), wineVersion: firstLine(tools.wine, ['--version'], { env }) };
 }
