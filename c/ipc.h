@@ -112,6 +112,11 @@ typedef struct ipc_spawn_options {
   ipc_fd stdin_fd;          /* IPC_NO_FD: the null device */
   ipc_fd stdout_fd;
   ipc_fd stderr_fd;
+  /* 0: the child is part of this parent's tree - POSIX: leader of its own process group
+   * (pgid = pid), guarded by the watchdog; Windows: in its own kill-on-close job.
+   * 1: detached (the libuv guide's "Detaching processes") - POSIX: a new session (setsid);
+   * Windows: DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP, outside every job of ours. */
+  int detached;
 } ipc_spawn_options;
 
 typedef struct ipc_exit {
@@ -123,6 +128,10 @@ typedef struct ipc_exit {
 int ipc_spawn(const ipc_spawn_options *opts, long *pid, ipc_error *err);
 int ipc_wait(long pid, ipc_exit *status, ipc_error *err); /* never blocks */
 int ipc_kill(long pid, int signal, ipc_error *err);
+/* Sends `signal` to the child's whole tree: POSIX its process group (kill(-pid, signal));
+ * Windows its job (TerminateJobObject), or the process alone when it has no job. ESRCH
+ * once nothing of the tree is left. */
+int ipc_kill_tree(long pid, int signal, ipc_error *err);
 
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */
