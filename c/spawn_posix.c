@@ -137,6 +137,7 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
 }
 
 int ipc_wait(long pid, ipc_exit *status, ipc_error *err) {
+  ipc_error ignored;
   int st;
   pid_t rc;
   /* WNOHANG: the parent polls when SIGCHLD says something changed, so it never parks a
@@ -144,19 +145,17 @@ int ipc_wait(long pid, ipc_exit *status, ipc_error *err) {
   do rc = waitpid((pid_t)pid, &st, WNOHANG);
   while (rc < 0 && errno == EINTR);
   if (rc < 0) return ipc_fail_errno(err, errno, "waitpid");
+  /* Once the leader is reaped and its group empty, the watchdog must forget the number
+   * before it can be reused (guard_posix.c); while it runs this only checks that the
+   * watchdog still lives. A failure to tell it changes nothing about this child's status,
+   * and the watchdog's own sweep forgets an empty group within a second. */
+  (void)ipc_forget_group(pid, &ignored);
   status->running = rc == 0;
   status->code = -1;
   status->signal = 0;
   if (rc == 0) return 0;
   if (WIFEXITED(st)) status->code = WEXITSTATUS(st);
   else if (WIFSIGNALED(st)) status->signal = WTERMSIG(st);
-  /* The leader is reaped: if its group is empty now, the watchdog must forget the number
-   * before it can be reused (guard_posix.c). A failure to tell it changes nothing about
-   * this exit status, and the watchdog's own sweep forgets the group within a second. */
-  {
-    ipc_error ignored;
-    (void)ipc_forget_group(pid, &ignored);
-  }
   return 0;
 }
 

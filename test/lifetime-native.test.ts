@@ -333,7 +333,7 @@ test('a parent killed with SIGKILL leaves no child or grandchild behind, silent 
   if (detached) t.ok((await waitUntil(() => dead(detached), GONE_WITHIN_MS)) !== null, 'the detached child, killed by the test, is gone');
 });
 
-test('a watchdog killed by someone is replaced at the next spawn, and guards the earlier groups too', { skip: SKIP }, async (t) => {
+test('a watchdog killed by someone is replaced at the next spawn or reaping, and guards the earlier groups too', { skip: SKIP }, async (t) => {
   t.timeoutAfter(60_000);
   const parent = new FixtureParent();
   const tree = new Tree();
@@ -345,12 +345,19 @@ test('a watchdog killed by someone is replaced at the next spawn, and guards the
     await waitUntil(() => stat(first)?.state === 'Z', 5000);
     t.ok(await tree.add(await parent.ask('spawn', ['sleep', '100']), false), 'one more child');
     const second = await parent.watchdog(first);
-    t.ok(second !== null, `a new watchdog (${second}, was ${first})`);
-    t.equal(stat(first), null, 'the killed one was reaped (no zombie)');
+    t.ok(second !== null, `the spawn started a new watchdog (${second}, was ${first})`);
+    t.equal(stat(first), null, 'and reaped the killed one (no zombie)');
+    if (second === null) throw new Error('no second watchdog');
+    process.kill(second, 'SIGKILL');
+    await waitUntil(() => stat(second)?.state === 'Z', 5000);
+    await parent.ask('wait', [String(tree.groups[1])]); // still running: wait() returns null
+    const third = await parent.watchdog(second);
+    t.ok(third !== null, `wait() started a new watchdog too (${third}, was ${second})`);
+    t.equal(stat(second), null, 'and reaped the killed one');
     parent.process.kill('SIGKILL');
     await parent.exited();
-    const ms = await waitUntil(() => tree.leftovers(second).length === 0, GONE_WITHIN_MS);
-    t.deepEqual(tree.leftovers(second), [], `both trees, the one from before the restart included: ${within(ms, 'the parent died')}`);
+    const ms = await waitUntil(() => tree.leftovers(third).length === 0, GONE_WITHIN_MS);
+    t.deepEqual(tree.leftovers(third), [], `both trees, started before the restarts: ${within(ms, 'the parent died')}`);
   } finally {
     parent.process.kill('SIGKILL');
     tree.killAll();
