@@ -83,8 +83,10 @@ int ipc_close_pipe(ipc_fd fd, ipc_error *err);
 long ipc_pipe_read(ipc_fd fd, void *buf, size_t len, ipc_error *err);
 
 /* relay_thread.c (shared) + relay_thread_posix.c / relay_thread_win.c: the article's older
- * variant, a thread that copies a pipe into a socket so that select() can watch it. The
- * thread owns both descriptors from the start and closes them at end of stream. */
+ * variant, a thread that copies a pipe into a socket so that select() can watch it.
+ * ipc_relay_start takes both descriptors whatever it returns: on success the thread closes
+ * them at end of stream; on failure (no memory, no thread) they are closed before it
+ * returns. Either way the caller must not close or use them afterwards. */
 typedef struct ipc_relay ipc_relay;
 int ipc_relay_start(ipc_fd pipe_read, ipc_fd socket_write, ipc_relay **relay, ipc_error *err);
 /* Waits for the thread, reports how many bytes it copied and any error it met, frees it. */
