@@ -41,6 +41,7 @@
             "c/io_posix.c",
             "c/socketpair_posix.c",
             "c/spawn_posix.c",
+            "c/path_posix.c",
             "c/relay_thread_posix.c",
             "c/fork_exec_posix.c",
             "c/select_posix.c"

@@ -27,8 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
 typedef struct exec_report {
   int step; /* which call failed in the child */
   int error;
@@ -36,31 +34,6 @@ typedef struct exec_report {
 
 enum { STEP_STDIN, STEP_DUP2, STEP_CHDIR, STEP_EXEC };
 static const char *const kStepNames[] = {"open(/dev/null)", "dup2", "chdir", "execve"};
-
-/* execvp's PATH search, done in the parent. EACCES if a match exists but cannot run. */
-static int find_program(const char *name, char *out, size_t cap, ipc_error *err) {
-  const char *path = getenv("PATH");
-  int denied = 0;
-  if (strchr(name, '/') != NULL) {
-    if (snprintf(out, cap, "%s", name) >= (int)cap) return ipc_fail_errno(err, ENAMETOOLONG, "execve");
-    return 0;
-  }
-  if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
-  while (*path) {
-    const char *end = strchr(path, ':');
-    size_t len = end ? (size_t)(end - path) : strlen(path);
-    struct stat st;
-    if (snprintf(out, cap, "%.*s/%s", (int)len, len ? path : ".", name) < (int)cap &&
-        stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(out, X_OK) == 0) return 0;
-      denied = 1;
-    }
-    path += len + (end ? 1 : 0);
-  }
-  ipc_fail_errno(err, denied ? EACCES : ENOENT, "execvp");
-  err->path = name;
-  return -1;
-}
 
 /* Makes `fd` the child's descriptor `target`. dup2 onto itself would leave close-on-exec
  * set, so that case clears the flag instead. */
@@ -129,9 +102,10 @@ int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   exec_report r;
   ssize_t n;
   pid_t pid;
-  char *const *envp = o->env ? (char *const *)o->env : environ;
+  char *const *envp = o->env ? (char *const *)o->env : ipc_environ();
 
-  if (find_program(o->argv[0], path, sizeof path, err) < 0) return -1;
+  /* Searched in the child's PATH (path_posix.c), before fork: it allocates. */
+  if (ipc_find_program(o->argv[0], o->env, o->cwd, path, sizeof path, err) < 0) return -1;
   max_fd = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < 1048576
                ? (int)nofile.rlim_cur
                : 1048576;

@@ -135,6 +135,19 @@ int ipc_kill(long pid, int signal, ipc_error *err);
  * once nothing of the tree is left. */
 int ipc_kill_tree(long pid, int signal, ipc_error *err);
 
+/* path_posix.c (POSIX only), shared by both POSIX spawn paths. ipc_environ: the parent's
+ * environment, what a child gets when opts->env is NULL (the one place that knows macOS
+ * bundles must ask _NSGetEnviron()). ipc_find_program: where argv[0] is, searched like
+ * execvp but in the PATH of `env` - the child's environment, NULL for the parent's - with
+ * an empty PATH entry meaning the current folder, and relative candidates checked in `cwd`
+ * (NULL: ours), where exec will resolve them. A name with a slash is copied as given.
+ * ENOENT when nothing matches, EACCES when only non-executable files do. */
+#ifndef _WIN32
+char **ipc_environ(void);
+int ipc_find_program(const char *name, const char *const *env, const char *cwd, char *out, size_t cap,
+                     ipc_error *err);
+#endif
+
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */
 int ipc_fork_exec(const ipc_spawn_options *opts, long *pid, ipc_error *err);
