@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,14 +72,17 @@ static void report_and_exit(int report_fd, int step) {
   _exit(127);
 }
 
-/* Runs in the child: async-signal-safe calls only. Never returns. */
+/* Runs in the child: async-signal-safe calls only. Never returns. The child starts with
+ * every signal blocked (start_child): the handlers it inherited are the parent's, and a
+ * signal delivered before they are reset would run Node's handler in this copy. Reset
+ * first, unblock after: a signal that came meanwhile then gets the default action. */
 static void child_after_fork(const ipc_spawn_options *o, const char *path, char *const *envp, int report_fd,
                              int max_fd) {
   sigset_t none;
   struct sigaction dfl;
   int sig, in = (int)o->stdin_fd;
-  /* Node ignores SIGPIPE and blocks nothing we need, but an ignored signal survives exec:
-   * give the program the defaults a shell would. */
+  /* Node ignores SIGPIPE, and an ignored signal survives exec: give the program the
+   * defaults a shell would. */
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   for (sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &dfl, NULL);
@@ -94,10 +98,38 @@ static void child_after_fork(const ipc_spawn_options *o, const char *path, char 
   report_and_exit(report_fd, STEP_EXEC);
 }
 
+/* fork() with every signal blocked, and the parent's mask restored after it, as libuv's
+ * uv__spawn_and_init_child_fork does. Between fork() and the reset in child_after_fork the
+ * child still has the parent's handlers: a signal sent to the process group in that window
+ * (Ctrl-C, kill -USR1 -PGID) would run the parent's handler in the child - Node's writes
+ * to the parent's own signal pipe, so the parent would see a signal twice. The faults a
+ * bug in the child can raise stay unblocked, so that such a child dies instead of hanging.
+ * pthread_sigmask, not sigprocmask: this runs in a multi-threaded process. */
+static pid_t start_child(const ipc_spawn_options *o, const char *path, char *const *envp, int report_fd,
+                         int max_fd, int *fork_errno) {
+  static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+  sigset_t all, old;
+  size_t i;
+  pid_t pid;
+  int rc;
+  sigfillset(&all);
+  for (i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);
+  if ((rc = pthread_sigmask(SIG_BLOCK, &all, &old)) != 0) {
+    *fork_errno = rc;
+    return -1;
+  }
+  pid = fork();
+  if (pid == 0) child_after_fork(o, path, envp, report_fd, max_fd);
+  *fork_errno = errno;
+  /* Cannot fail with a mask pthread_sigmask itself returned. */
+  (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return pid;
+}
+
 int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   char path[PATH_MAX];
   ipc_fd report[2];
-  int status, max_fd;
+  int status, max_fd, fork_errno;
   struct rlimit nofile;
   exec_report r;
   ssize_t n;
@@ -110,14 +142,13 @@ int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
                ? (int)nofile.rlim_cur
                : 1048576;
   if (ipc_pipe(report, err) < 0) return -1;
-  pid = fork();
+  pid = start_child(o, path, envp, report[1], max_fd, &fork_errno);
   if (pid < 0) {
-    ipc_fail_errno(err, errno, "fork");
+    ipc_fail_errno(err, fork_errno, "fork");
     close(report[0]);
     close(report[1]);
     return -1;
   }
-  if (pid == 0) child_after_fork(o, path, envp, report[1], max_fd);
 
   close(report[1]);
   do n = read(report[0], &r, sizeof r);
