@@ -8,6 +8,16 @@
     "xcode_settings": {
       "OTHER_CFLAGS": ["-std=c11", "-Wall", "-Wextra"],
       "MACOSX_DEPLOYMENT_TARGET": "10.15"
+    },
+    # The same intent for MSVC (node-gyp on Windows): C11 (/std:c11, Visual Studio 2019
+    # 16.8 and later), warning level 4 as the counterpart of -Wall -Wextra, warnings not
+    # turned into errors. Not exercised here: the Windows build on Linux uses mingw-w64.
+    "msvs_settings": {
+      "VCCLCompilerTool": {
+        "WarningLevel": "4",
+        "WarnAsError": "false",
+        "AdditionalOptions": ["/std:c11"]
+      }
     }
   },
   "targets": [
