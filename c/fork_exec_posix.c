@@ -106,7 +106,7 @@ static void child_after_fork(const ipc_spawn_options *o, const char *path, char 
  * bug in the child can raise stay unblocked, so that such a child dies instead of hanging.
  * pthread_sigmask, not sigprocmask: this runs in a multi-threaded process. */
 static pid_t start_child(const ipc_spawn_options *o, const char *path, char *const *envp, int report_fd,
-                         int max_fd, int *fork_errno) {
+                         int max_fd, ipc_error *err) {
   static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
   sigset_t all, old;
   size_t i;
@@ -114,13 +114,10 @@ static pid_t start_child(const ipc_spawn_options *o, const char *path, char *con
   int rc;
   sigfillset(&all);
   for (i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);
-  if ((rc = pthread_sigmask(SIG_BLOCK, &all, &old)) != 0) {
-    *fork_errno = rc;
-    return -1;
-  }
+  if ((rc = pthread_sigmask(SIG_BLOCK, &all, &old)) != 0) return ipc_fail_errno(err, rc, "pthread_sigmask");
   pid = fork();
   if (pid == 0) child_after_fork(o, path, envp, report_fd, max_fd);
-  *fork_errno = errno;
+  if (pid < 0) ipc_fail_errno(err, errno, "fork");
   /* Cannot fail with a mask pthread_sigmask itself returned. */
   (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
   return pid;
@@ -129,22 +126,22 @@ static pid_t start_child(const ipc_spawn_options *o, const char *path, char *con
 int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   char path[PATH_MAX];
   ipc_fd report[2];
-  int status, max_fd, fork_errno;
+  int status, max_fd;
   struct rlimit nofile;
   exec_report r;
   ssize_t n;
   pid_t pid;
   char *const *envp = o->env ? (char *const *)o->env : ipc_environ();
 
-  /* Searched in the child's PATH (path_posix.c), before fork: it allocates. */
+  /* Searched in the child's PATH (path_posix.c), here in the parent: after fork the child
+   * may only make async-signal-safe calls. */
   if (ipc_find_program(o->argv[0], o->env, o->cwd, path, sizeof path, err) < 0) return -1;
   max_fd = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < 1048576
                ? (int)nofile.rlim_cur
                : 1048576;
   if (ipc_pipe(report, err) < 0) return -1;
-  pid = start_child(o, path, envp, report[1], max_fd, &fork_errno);
+  pid = start_child(o, path, envp, report[1], max_fd, err);
   if (pid < 0) {
-    ipc_fail_errno(err, fork_errno, "fork");
     close(report[0]);
     close(report[1]);
     return -1;
