@@ -148,6 +148,17 @@ int ipc_forget_group(long pgid, ipc_error *err);
 /* POSIX only, for spawn_posix.c and fork_exec_posix.c: guards a child just started as a
  * group leader; if that fails, kills and reaps it and returns -1. */
 int ipc_guard_child(long pid, ipc_error *err);
+#ifdef _WIN32
+/* spawn_win.c: what the tests read from /proc on Linux, for any process this one can open
+ * (GetProcessHandleCount, GetProcessMemoryInfo, the Toolhelp process list). */
+typedef struct ipc_process_info {
+  unsigned long handles;
+  unsigned long threads;
+  uint64_t working_set;      /* bytes */
+  uint64_t peak_working_set; /* bytes, since the process started */
+} ipc_process_info;
+int ipc_measure_process(long pid, ipc_process_info *info, ipc_error *err);
+#endif
 
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */

@@ -18,6 +18,9 @@
  */
 #include "ipc.h"
 
+#include <psapi.h>
+#include <tlhelp32.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -780,5 +783,53 @@ int ipc_kill_tree(long pid, int signal, ipc_error *err) {
   if (signal == 0) return 0;
   if (!TerminateJobObject(c->job, 1)) return ipc_fail_system(err, "TerminateJobObject");
   if (child_running) c->killed_by = signal;
+  return 0;
+}
+
+/* ---------- measuring a process (for the tests of docs/reliability.md) ---------- */
+
+/* What Linux tests read from /proc: handles (descriptors), threads and memory, here for
+ * any process this one may open, the parent's children and the parent itself included. */
+int ipc_measure_process(long pid, ipc_process_info *out, ipc_error *err) {
+  PROCESS_MEMORY_COUNTERS memory;
+  PROCESSENTRY32W entry;
+  HANDLE process, snapshot;
+  DWORD handles;
+  int found = 0;
+  process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ, FALSE, (DWORD)pid);
+  if (process == NULL) {
+    /* OpenProcess answers a pid that names no process with ERROR_INVALID_PARAMETER. */
+    if (GetLastError() == ERROR_INVALID_PARAMETER) return ipc_fail(err, "ESRCH", "OpenProcess", "no process %ld", pid);
+    return ipc_fail_system(err, "OpenProcess");
+  }
+  memory.cb = sizeof memory;
+  if (!GetProcessHandleCount(process, &handles)) {
+    ipc_fail_system(err, "GetProcessHandleCount");
+    CloseHandle(process);
+    return -1;
+  }
+  if (!GetProcessMemoryInfo(process, &memory, sizeof memory)) {
+    ipc_fail_system(err, "GetProcessMemoryInfo");
+    CloseHandle(process);
+    return -1;
+  }
+  CloseHandle(process);
+  snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snapshot == INVALID_HANDLE_VALUE) return ipc_fail_system(err, "CreateToolhelp32Snapshot");
+  entry.dwSize = sizeof entry;
+  if (Process32FirstW(snapshot, &entry)) {
+    do {
+      if (entry.th32ProcessID == (DWORD)pid) {
+        out->threads = entry.cntThreads;
+        found = 1;
+        break;
+      }
+    } while (Process32NextW(snapshot, &entry));
+  }
+  CloseHandle(snapshot);
+  if (!found) return ipc_fail(err, "ESRCH", "Process32NextW", "process %ld is not in the process list", pid);
+  out->handles = handles;
+  out->working_set = memory.WorkingSetSize;
+  out->peak_working_set = memory.PeakWorkingSetSize;
   return 0;
 }
