@@ -761,6 +761,26 @@ static napi_value js_forget_group(napi_env env, napi_callback_info info) {
   return group_call(env, info, "forgetGroup", ipc_forget_group);
 }
 
+#ifdef _WIN32
+/* processInfo(pid) -> { handles, threads, workingSet, peakWorkingSet }: Windows only, for
+ * the tests that read /proc on Linux. */
+static napi_value js_process_info(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], out;
+  size_t argc;
+  long pid;
+  ipc_process_info p;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0 || get_pid(env, argv[0], "processInfo(pid): pid", &pid) < 0) return NULL;
+  if (ipc_measure_process(pid, &p, &err) < 0) return throw_ipc(env, &err);
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_set_named_property(env, out, "handles", number(env, (double)p.handles)));
+  CHECK(env, napi_set_named_property(env, out, "threads", number(env, (double)p.threads)));
+  CHECK(env, napi_set_named_property(env, out, "workingSet", number(env, (double)p.working_set)));
+  CHECK(env, napi_set_named_property(env, out, "peakWorkingSet", number(env, (double)p.peak_working_set)));
+  return out;
+}
+#endif
+
 /* quoteCommandLine(argv) -> the string CreateProcess would be given for argv. */
 static napi_value js_quote_cmdline(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS], out;
@@ -812,6 +832,9 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "killTree", js_kill_tree) < 0 ||
       export_function(env, exports, "guardGroup", js_guard_group) < 0 ||
       export_function(env, exports, "forgetGroup", js_forget_group) < 0 ||
+#ifdef _WIN32
+      export_function(env, exports, "processInfo", js_process_info) < 0 ||
+#endif
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
       export_function(env, exports, "labelLines", js_label_lines) < 0)
     return throw_napi_failure(env, "exporting functions");

@@ -162,6 +162,17 @@ char **ipc_environ(void);
 int ipc_find_program(const char *name, const char *const *env, const char *cwd, char *out, size_t cap,
                      ipc_error *err);
 #endif
+#ifdef _WIN32
+/* spawn_win.c: what the tests read from /proc on Linux, for any process this one can open
+ * (GetProcessHandleCount, GetProcessMemoryInfo, the Toolhelp process list). */
+typedef struct ipc_process_info {
+  unsigned long handles;
+  unsigned long threads;
+  uint64_t working_set;      /* bytes */
+  uint64_t peak_working_set; /* bytes, since the process started */
+} ipc_process_info;
+int ipc_measure_process(long pid, ipc_process_info *info, ipc_error *err);
+#endif
 
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */
