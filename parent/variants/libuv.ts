@@ -7,9 +7,6 @@ import { spawn } from 'node:child_process';
 import type { Trace } from '../trace.ts';
 import type { ChildSpec, ExitInfo, StreamChild, StreamVariant } from './variant.ts';
 
-/** How long after 'exit' the streams may take to end before the exit is reported anyway. */
-const EXIT_REPORT_GRACE_MS = 100;
-
 export const libuvVariant: StreamVariant = {
   name: 'libuv',
   mode: 'streams',
@@ -27,19 +24,10 @@ export const libuvVariant: StreamVariant = {
       throw e;
     }
     trace(`child_process.spawn ${spec.argv.join(' ')} as pid ${child.pid}`);
-    // 'close' comes after the exit and after both streams ended, so the exit line follows
-    // the child's last lines. A grandchild may hold the streams long after the exit,
-    // though: then the exit is reported shortly after it happened, as the other variants do.
+    // The exit as it happens; the relay prints its line once the streams have ended
+    // (EXIT_LINE_GRACE_MS in parent/relay.ts), as for every other variant.
     const exited = new Promise<ExitInfo>((resolve) => {
-      const info = (code: number | null, signal: NodeJS.Signals | null): ExitInfo => ({ code: signal === null ? code : null, signal });
-      let grace: NodeJS.Timeout | undefined;
-      child.once('exit', (code, signal) => {
-        grace = setTimeout(() => resolve(info(code, signal)), EXIT_REPORT_GRACE_MS);
-      });
-      child.once('close', (code, signal) => {
-        clearTimeout(grace);
-        resolve(info(code, signal));
-      });
+      child.once('exit', (code, signal) => resolve({ code: signal === null ? code : null, signal }));
     });
     return {
       pid: child.pid,

@@ -45,7 +45,7 @@ export interface DescriptorVariant {
 export interface StreamChild {
   pid: number;
   streams: { stream: Readable; kind: StreamKind }[];
-  /** Resolves with the exit, once its streams ended (or soon after, if a grandchild holds them). */
+  /** Resolves with the exit when it happens (its streams may still be delivering). */
   exited: Promise<ExitInfo>;
   kill(signal: NodeJS.Signals): void;
 }
