@@ -1,6 +1,7 @@
 {
   # One build for everything, on every platform: the addon (ipc.node), the C child
-  # (child_c) and the quirk demonstrations (quirk_c). Files named *_posix.c or *_win.c implement the same functions per platform;
+  # (child_c) and the quirk demonstrations (quirk_c); on POSIX also the watchdog
+  # (watchdog_c, c/guard_posix.c explains it). Files named *_posix.c or *_win.c implement the same functions per platform;
   # the conditions below pick one of each pair. scripts/build-win.ts reads this file to
   # cross-compile the same list with mingw-w64.
   "target_defaults": {
@@ -31,7 +32,8 @@
             "c/spawn_win.c",
             "c/relay_thread_win.c",
             "c/fork_exec_win.c",
-            "c/select_win.c"
+            "c/select_win.c",
+            "c/guard_win.c"
           ],
           "defines": ["FD_SETSIZE=1024", "_WIN32_WINNT=0x0601"],
           "libraries": ["-lws2_32"]
@@ -43,10 +45,16 @@
             "c/spawn_posix.c",
             "c/relay_thread_posix.c",
             "c/fork_exec_posix.c",
-            "c/select_posix.c"
+            "c/select_posix.c",
+            "c/guard_posix.c"
           ],
           "cflags": ["-pthread"],
-          "ldflags": ["-pthread"]
+          "ldflags": ["-pthread"],
+          "conditions": [
+            # dladdr (guard_posix.c finds watchdog_c beside the addon) is in libdl before
+            # glibc 2.34.
+            ["OS=='linux'", {"libraries": ["-ldl"]}]
+          ]
         }]
       ]
     },
@@ -72,5 +80,18 @@
         }]
       ]
     }
+  ],
+  # The watchdog that kills a POSIX parent's process groups when the parent ends
+  # (c/guard_posix.c). Windows has kill-on-close jobs instead, so no such program there.
+  "conditions": [
+    ["OS!='win'", {
+      "targets": [
+        {
+          "target_name": "watchdog_c",
+          "type": "executable",
+          "sources": ["c/watchdog.c"]
+        }
+      ]
+    }]
   ]
 }

@@ -481,9 +481,29 @@ static int get_optional_fd(napi_env env, napi_value options, const char *fn, con
   return get_fd(env, v, what, fd) < 0 ? -1 : 1;
 }
 
+/* options.detached: absent, undefined or a boolean; anything else is a usage error, not
+ * a truthy guess (a detached child outlives the parent: never by accident). */
+static int get_detached(napi_env env, napi_value options, const char *fn, int *detached) {
+  napi_value v;
+  bool b = false;
+  char what[96];
+  int rc = get_property(env, options, "detached", &v);
+  if (rc < 0) {
+    throw_napi_failure(env, "detached");
+    return -1;
+  }
+  if (rc > 0 && napi_get_value_bool(env, v, &b) != napi_ok) {
+    snprintf(what, sizeof what, "%s(argv, options): options.detached must be a boolean", fn);
+    usage(env, what);
+    return -1;
+  }
+  *detached = b ? 1 : 0;
+  return 0;
+}
+
 typedef int (*spawn_fn)(const ipc_spawn_options *, long *, ipc_error *);
 
-/* Reads (argv, { stdout, stderr, stdin?, cwd?, env? }), starts the child with `start`,
+/* Reads (argv, { stdout, stderr, stdin?, cwd?, env?, detached? }), starts the child with `start`,
  * returns its pid. */
 static napi_value spawn_with(napi_env env, napi_callback_info info, const char *name, spawn_fn start) {
   napi_value argv[MAX_ARGS], v;
@@ -519,6 +539,7 @@ static napi_value spawn_with(napi_env env, napi_callback_info info, const char *
   if ((rc = get_property(env, argv[1], "env", &v)) != 0 &&
       (rc < 0 || (a.env = get_string_array(env, v, what, 1)) == NULL))
     goto fail;
+  if (get_detached(env, argv[1], name, &o.detached) < 0) goto fail;
   o.argv = (const char *const *)a.argv;
   o.env = (const char *const *)a.env;
   o.cwd = a.cwd;
@@ -667,6 +688,48 @@ static napi_value js_kill(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* killTree(pid, signalNumber): the child's process group (POSIX) or job (Windows). */
+static napi_value js_kill_tree(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  long pid;
+  int64_t sig;
+  ipc_error err;
+  if (get_args(env, info, 2, argv, &argc) < 0 || get_pid(env, argv[0], "killTree(pid, signal): pid", &pid) < 0 ||
+      get_int(env, argv[1], "killTree(pid, signal): signal", 0, 64, &sig) < 0)
+    return NULL;
+  if (ipc_kill_tree(pid, (int)sig, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+typedef int (*group_fn)(long pgid, ipc_error *err);
+
+/* name(pid) -> boolean: one watchdog operation on a process group (guard_posix.c). */
+static napi_value group_call(napi_env env, napi_callback_info info, const char *name, group_fn op) {
+  napi_value argv[MAX_ARGS], out;
+  size_t argc;
+  long pid;
+  int rc;
+  ipc_error err;
+  char what[64];
+  snprintf(what, sizeof what, "%s(pid): pid", name);
+  if (get_args(env, info, 1, argv, &argc) < 0 || get_pid(env, argv[0], what, &pid) < 0) return NULL;
+  if ((rc = op(pid, &err)) < 0) return throw_ipc(env, &err);
+  CHECK(env, napi_get_boolean(env, rc > 0, &out));
+  return out;
+}
+
+/* guardGroup(pid) -> true when the watchdog now guards the group pid leads (POSIX), false
+ * where the platform needs no guard (Windows). */
+static napi_value js_guard_group(napi_env env, napi_callback_info info) {
+  return group_call(env, info, "guardGroup", ipc_guard_group);
+}
+
+/* forgetGroup(pid) -> true when the group was guarded and is now empty and forgotten. */
+static napi_value js_forget_group(napi_env env, napi_callback_info info) {
+  return group_call(env, info, "forgetGroup", ipc_forget_group);
+}
+
 /* quoteCommandLine(argv) -> the string CreateProcess would be given for argv. */
 static napi_value js_quote_cmdline(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS], out;
@@ -715,6 +778,9 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "joinRelay", js_join_relay) < 0 ||
       export_function(env, exports, "wait", js_wait) < 0 ||
       export_function(env, exports, "kill", js_kill) < 0 ||
+      export_function(env, exports, "killTree", js_kill_tree) < 0 ||
+      export_function(env, exports, "guardGroup", js_guard_group) < 0 ||
+      export_function(env, exports, "forgetGroup", js_forget_group) < 0 ||
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
       export_function(env, exports, "labelLines", js_label_lines) < 0)
     return throw_napi_failure(env, "exporting functions");

@@ -34,8 +34,8 @@ typedef struct exec_report {
   int error;
 } exec_report;
 
-enum { STEP_STDIN, STEP_DUP2, STEP_CHDIR, STEP_EXEC };
-static const char *const kStepNames[] = {"open(/dev/null)", "dup2", "chdir", "execve"};
+enum { STEP_STDIN, STEP_DUP2, STEP_CHDIR, STEP_EXEC, STEP_GROUP };
+static const char *const kStepNames[] = {"open(/dev/null)", "dup2", "chdir", "execve", "setpgid/setsid"};
 
 /* execvp's PATH search, done in the parent. EACCES if a match exists but cannot run. */
 static int find_program(const char *name, char *out, size_t cap, ipc_error *err) {
@@ -111,6 +111,8 @@ static void child_after_fork(const ipc_spawn_options *o, const char *path, char 
   for (sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &dfl, NULL);
   sigemptyset(&none);
   (void)sigprocmask(SIG_SETMASK, &none, NULL);
+  /* The child leads its own process group (guard_posix.c), or, detached, a new session. */
+  if ((o->detached ? (int)setsid() : setpgid(0, 0)) < 0) report_and_exit(report_fd, STEP_GROUP);
 
   if (in == IPC_NO_FD && (in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) report_and_exit(report_fd, STEP_STDIN);
   if (move_fd(in, 0) < 0 || move_fd((int)o->stdout_fd, 1) < 0 || move_fd((int)o->stderr_fd, 2) < 0)
@@ -145,12 +147,17 @@ int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   }
   if (pid == 0) child_after_fork(o, path, envp, report[1], max_fd);
 
+  /* The same setpgid from this side, as job-control shells do: whichever of the two runs
+   * first, the group exists before either goes on. Once the child has exec'd this fails
+   * with EACCES, harmlessly: the child made the group itself before exec. */
+  if (!o->detached) (void)setpgid(pid, pid);
   close(report[1]);
   do n = read(report[0], &r, sizeof r);
   while (n < 0 && errno == EINTR);
   close(report[0]);
   if (n == 0) { /* exec succeeded: the pipe closed with it */
     *pid_out = (long)pid;
+    if (!o->detached && ipc_guard_child(*pid_out, err) < 0) return -1;
     return 0;
   }
   /* The child failed before or at exec and has exited with 127: reap it now. */

@@ -133,6 +133,22 @@ int ipc_kill(long pid, int signal, ipc_error *err);
  * once nothing of the tree is left. */
 int ipc_kill_tree(long pid, int signal, ipc_error *err);
 
+/* guard_posix.c / guard_win.c: the tree does not outlive the parent (the mechanism is
+ * explained at the top of guard_posix.c).
+ * ipc_guard_group: POSIX: registers process group `pgid` (a group leader's pid) with the
+ * watchdog, which SIGKILLs the group when this process ends, however it ends; returns 1.
+ * Windows: returns 0 and does nothing - the kill-on-close job does this for our children,
+ * and libuv's own job for Node's.
+ * ipc_forget_group: forgets `pgid` if the group has no member left (kill(-pgid, 0) says
+ * ESRCH), so that its reused number is never signalled; returns 1 when forgotten, 0 when
+ * it was not guarded or still has members (always 0 on Windows). ipc_wait calls it after
+ * reaping a leader. */
+int ipc_guard_group(long pgid, ipc_error *err);
+int ipc_forget_group(long pgid, ipc_error *err);
+/* POSIX only, for spawn_posix.c and fork_exec_posix.c: guards a child just started as a
+ * group leader; if that fails, kills and reaps it and returns -1. */
+int ipc_guard_child(long pid, ipc_error *err);
+
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */
 int ipc_fork_exec(const ipc_spawn_options *opts, long *pid, ipc_error *err);

@@ -63,7 +63,24 @@ static int file_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options 
   return 0;
 }
 
-static int spawn_attributes(posix_spawnattr_t *attr, ipc_error *err) {
+/* A child is its whole tree (guard_posix.c explains the mechanism): the leader of a new
+ * process group, pgid == pid, which its own children inherit. A detached child starts a
+ * new session instead (setsid: a group of its own too, and no controlling terminal), so
+ * that the terminal's keys and hangup do not reach it either. POSIX_SPAWN_SETSID is in
+ * glibc from 2.26 and in macOS; without it ipc_spawn takes the fork path for detached
+ * children (see below). */
+static int process_group_attributes(posix_spawnattr_t *attr, const ipc_spawn_options *o, short *flags) {
+  if (o->detached) {
+#ifdef POSIX_SPAWN_SETSID
+    *flags |= POSIX_SPAWN_SETSID;
+#endif
+    return 0;
+  }
+  *flags |= POSIX_SPAWN_SETPGROUP;
+  return posix_spawnattr_setpgroup(attr, 0);
+}
+
+static int spawn_attributes(posix_spawnattr_t *attr, const ipc_spawn_options *o, ipc_error *err) {
   sigset_t all, none;
   short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
   int rc;
@@ -77,6 +94,7 @@ static int spawn_attributes(posix_spawnattr_t *attr, ipc_error *err) {
   sigemptyset(&none);
   rc = posix_spawnattr_setsigdefault(attr, &all);
   if (rc == 0) rc = posix_spawnattr_setsigmask(attr, &none);
+  if (rc == 0) rc = process_group_attributes(attr, o, &flags);
   if (rc == 0) rc = posix_spawnattr_setflags(attr, flags);
   if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawnattr");
   return 0;
@@ -89,6 +107,10 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   int rc, ok = -1;
   char *const *env = o->env ? (char *const *)o->env : environ;
 
+#ifndef POSIX_SPAWN_SETSID
+  /* This C library's posix_spawn cannot call setsid; fork_exec_posix.c can. */
+  if (o->detached) return ipc_fork_exec(o, pid_out, err);
+#endif
   if (o->cwd != NULL && check_cwd(o->cwd, err) < 0) return -1;
   rc = posix_spawn_file_actions_init(&fa);
   if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawn_file_actions_init");
@@ -97,7 +119,7 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
     posix_spawn_file_actions_destroy(&fa);
     return ipc_fail_errno(err, rc, "posix_spawnattr_init");
   }
-  if (file_actions(&fa, o, err) == 0 && spawn_attributes(&attr, err) == 0) {
+  if (file_actions(&fa, o, err) == 0 && spawn_attributes(&attr, o, err) == 0) {
     /* posix_spawnp searches PATH when argv[0] has no slash, like execvp. */
     rc = posix_spawnp(&pid, o->argv[0], &fa, &attr, (char *const *)o->argv, env);
     if (rc == 0) {
@@ -110,6 +132,7 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   }
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
+  if (ok == 0 && !o->detached && ipc_guard_child(*pid_out, err) < 0) return -1;
   return ok;
 }
 
@@ -127,10 +150,27 @@ int ipc_wait(long pid, ipc_exit *status, ipc_error *err) {
   if (rc == 0) return 0;
   if (WIFEXITED(st)) status->code = WEXITSTATUS(st);
   else if (WIFSIGNALED(st)) status->signal = WTERMSIG(st);
+  /* The leader is reaped: if its group is empty now, the watchdog must forget the number
+   * before it can be reused (guard_posix.c). A failure to tell it changes nothing about
+   * this exit status, and the watchdog's own sweep forgets the group within a second. */
+  {
+    ipc_error ignored;
+    (void)ipc_forget_group(pid, &ignored);
+  }
   return 0;
 }
 
 int ipc_kill(long pid, int signal, ipc_error *err) {
   if (kill((pid_t)pid, signal) != 0) return ipc_fail_errno(err, errno, "kill");
+  return 0;
+}
+
+/* Every child of ours leads its own process group (or session, when detached), and its
+ * children inherit it: signalling the group reaches the whole tree, except what left the
+ * group on purpose (setsid, setpgid). ESRCH once the group has no member left; a group
+ * whose leader exited but whose grandchildren live still exists. */
+int ipc_kill_tree(long pid, int signal, ipc_error *err) {
+  if (pid <= 1) return ipc_fail(err, "EINVAL", "kill", "%ld is not a process group id", pid);
+  if (kill(-(pid_t)pid, signal) != 0) return ipc_fail_errno(err, errno, "kill");
   return 0;
 }

@@ -36,6 +36,16 @@ export interface SpawnOptions {
   cwd?: string;
   /** "NAME=value" strings; omitted: the parent's environment. */
   env?: readonly string[];
+  /**
+   * false or omitted: the child belongs to this parent's tree. POSIX: it leads its own
+   * process group (pgid == pid), so killTree reaches its children too, and a watchdog
+   * kills that group if this process ends, however it ends (c/guard_posix.c). Windows: it
+   * runs in a kill-on-close job.
+   * true: detached (the libuv guide's "Detaching processes"): a new session on POSIX
+   * (setsid), DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP outside every job on Windows;
+   * never guarded, it keeps running after this process ends.
+   */
+  detached?: boolean;
 }
 
 export interface SocketpairOptions {
@@ -75,6 +85,22 @@ export interface NativeIpc {
   /** Never blocks: null while the child runs. */
   wait(pid: number): ExitStatus | null;
   kill(pid: number, signal: number): void;
+  /** Sends the signal to the child's whole tree: POSIX kill(-pid, signal), the process
+   * group it leads (a detached child leads one too); Windows its job. Throws ESRCH once
+   * nothing of the tree is left (a group outlives its reaped leader while a grandchild
+   * lives). */
+  killTree(pid: number, signal: number): void;
+  /** For children started by someone else as process group leaders (Node's
+   * child_process with `detached: true`): POSIX registers the group with the watchdog,
+   * which SIGKILLs it when this process ends, and returns true; throws EINVAL when pid
+   * leads no group. Windows returns false: libuv's own kill-on-close job covers Node's
+   * children already. spawn and forkExec guard their children themselves. */
+  guardGroup(pid: number): boolean;
+  /** Forgets a guarded group once it is empty, so that its number, when reused, is never
+   * signalled: true when forgotten, false when it was not guarded (always on Windows) or
+   * still has members. Call it after reaping a guardGroup leader; wait() does it for
+   * spawn's children, and the watchdog sweeps empty groups every second regardless. */
+  forgetGroup(pid: number): boolean;
   /** The hot path: appends label + line to out (from outLength) for every complete line
    * in src[0, srcLength); returns how much of src it used and out's new length. */
   labelLines(src: Uint8Array, srcLength: number, label: Uint8Array, out: Uint8Array, outLength: number): { consumed: number; outLength: number };
@@ -138,6 +164,8 @@ export const BUILD_DIR: string = loaded.dir;
 export const C_CHILD_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'child_c.exe' : 'child_c');
 /** The quirk demonstrations (c/quirks/, docs/quirks.md), built beside the addon too. */
 export const QUIRK_C_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'quirk_c.exe' : 'quirk_c');
+/** POSIX: the watchdog the addon starts at the first guarded spawn (c/guard_posix.c). */
+export const WATCHDOG_C_PATH = join(BUILD_DIR, 'watchdog_c');
 
 const signalNumbers: Record<string, number> = constants.signals as Record<string, number>;
 
