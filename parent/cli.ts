@@ -44,7 +44,8 @@ Options:
   --child KIND        c, ts or mixed (default: mixed, i.e. C, TS, C)
   --duration S        stop the children after S seconds (decimals allowed)
   --variant NAME      socketpair (default), pipe-thread, posix or libuv (or IPC_VARIANT)
-  --config FILE       run the helpers listed in FILE (JSON) instead, labelled by name
+  --config FILE       run the helpers listed in FILE (JSON) instead, labelled by name;
+                      each runs in FILE's folder unless its entry gives a "cwd"
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
   --help              this text
 Passed on to the built-in children:

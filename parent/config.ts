@@ -4,8 +4,9 @@
  *
  *   [{ "name": "bundler", "argv": ["node", "build.js", "--watch"], "cwd": "web", "env": { "NODE_ENV": "dev" } }]
  *
- * Everything is checked before anything is spawned; an error names the entry. A relative
- * cwd is taken from the config file's folder.
+ * Everything is checked before anything is spawned; an error names the entry. An entry
+ * runs in the config file's folder unless it gives a cwd; a relative cwd is taken from
+ * that folder too, so a config means the same whatever folder the parent starts in.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -34,7 +35,9 @@ function checkEntry(file: string, raw: unknown, i: number): ChildSpec {
     throw new UsageError(`${label(e.name)}: "argv" must be a non-empty array of strings`);
   }
   if (e.argv.some((a) => a.includes('\0'))) throw new UsageError(`${label(e.name)}: "argv" must not contain NUL characters`);
-  const spec: ChildSpec = { name: e.name, argv: [...e.argv] };
+  // Without a cwd the helper runs in the config file's folder (issue 14: relative paths in
+  // argv, such as "../child.pl", were resolved against wherever the parent was started).
+  const spec: ChildSpec = { name: e.name, argv: [...e.argv], cwd: resolve(dirname(file)) };
   if (e.cwd !== undefined) {
     if (typeof e.cwd !== 'string' || e.cwd === '') throw new UsageError(`${label(e.name)}: "cwd" must be a non-empty string`);
     const cwd = resolve(dirname(file), e.cwd);

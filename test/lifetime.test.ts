@@ -4,11 +4,11 @@
  * detached children outlive it on purpose; and the parent starts cleanly even without
  * its native addon.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'tape';
-import { compiledParentArgv, run } from './helpers.ts';
+import { compiledParentArgv, parseParentOutput, run } from './helpers.ts';
 
 // A missing addon: one plain message and status 1, for every command; --help works.
 test('missing addon: --help works, every run says so in two plain lines, status 1, no stack trace', async (t) => {
@@ -30,4 +30,19 @@ test('missing addon: --help works, every run says so in two plain lines, status 
     t.equal(r.stdout.length, 0, `${what}: nothing started`);
   }
   rmSync(empty, { recursive: true });
+});
+
+// Issue 14, section 4: a --config entry without cwd runs in the config file's folder.
+test('--config: an entry without cwd runs in the config file\'s folder (relative argv paths work)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipc-config-cwd-'));
+  mkdirSync(join(dir, 'conf'));
+  writeFileSync(join(dir, 'child.cjs'), 'console.log("ran in " + process.cwd());\n');
+  const file = join(dir, 'conf', 'helpers.json');
+  writeFileSync(file, JSON.stringify([{ name: 'helper', argv: [process.execPath, '../child.cjs'] }]));
+  // Started from another folder: the parent's own cwd must not matter.
+  const r = await run(compiledParentArgv(['--config', file]), { cwd: tmpdir() });
+  const out = parseParentOutput(r.stdout);
+  t.equal(r.code, 0, `status 0${r.code === 0 ? '' : `: ${r.stdout.toString().trim()}`}`);
+  t.deepEqual(out.lines.map((l) => l.text), [`ran in ${join(dir, 'conf')}`], '../child.cjs found from the config\'s folder, and run there');
+  rmSync(dir, { recursive: true });
 });
