@@ -2,7 +2,8 @@
  * `--config FILE`: several different helpers instead of N copies of one command (the
  * article's Qgoda runs bundlers and dev servers this way):
  *
- *   [{ "name": "bundler", "argv": ["node", "build.js", "--watch"], "cwd": "web", "env": { "NODE_ENV": "dev" } }]
+ *   [{ "name": "bundler", "argv": ["node", "build.js", "--watch"], "cwd": "web", "env": { "NODE_ENV": "dev" } },
+ *    { "name": "db", "argv": ["./start-db.sh"], "detached": true }]
  *
  * Everything is checked before anything is spawned; an error names the entry. An entry
  * runs in the config file's folder unless it gives a cwd; a relative cwd is taken from
@@ -26,7 +27,7 @@ function checkEntry(file: string, raw: unknown, i: number): ChildSpec {
     throw new UsageError(`${label()}: must be an object with "name" and "argv"`);
   }
   const e = raw as Record<string, unknown>;
-  const unknownKeys = Object.keys(e).filter((k) => !['name', 'argv', 'cwd', 'env'].includes(k));
+  const unknownKeys = Object.keys(e).filter((k) => !['name', 'argv', 'cwd', 'env', 'detached'].includes(k));
   if (unknownKeys.length > 0) throw new UsageError(`${label(e.name)}: unknown key "${unknownKeys[0]}"`);
   if (typeof e.name !== 'string' || !NAME.test(e.name)) {
     throw new UsageError(`${label(e.name)}: "name" must be 1-64 letters, digits, '.', '_' or '-' (it goes into the label)`);
@@ -57,6 +58,10 @@ function checkEntry(file: string, raw: unknown, i: number): ChildSpec {
       throw new UsageError(`${label(e.name)}: "env" must be an object of strings`);
     }
     spec.env = { ...(env as Record<string, string>) };
+  }
+  if (e.detached !== undefined) {
+    if (typeof e.detached !== 'boolean') throw new UsageError(`${label(e.name)}: "detached" must be true or false`);
+    if (e.detached) spec.detached = true;
   }
   return spec;
 }

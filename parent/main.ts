@@ -41,11 +41,12 @@ type RelayModules = Awaited<ReturnType<typeof loadRelay>>;
 
 function childSpecs(m: RelayModules, o: ParentOptions): ChildSpec[] {
   if (o.config !== null) return m.readConfig(o.config);
+  const detached = o.detached ? { detached: true } : {};
   if (o.command !== null) {
     const command = o.command;
-    return Array.from({ length: o.children }, () => ({ name: 'child', argv: [...command] }));
+    return Array.from({ length: o.children }, () => ({ name: 'child', argv: [...command], ...detached }));
   }
-  return m.builtInChildren(o.child, o.children, o.childArgs);
+  return m.builtInChildren(o.child, o.children, o.childArgs).map((spec) => ({ ...spec, ...detached }));
 }
 
 async function main(args: readonly string[]): Promise<number> {

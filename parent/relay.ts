@@ -20,7 +20,7 @@
  * A child's exit line follows everything it wrote: it waits for the end of the child's
  * streams (see EXIT_LINE_GRACE_MS for the one exception).
  */
-import { exitLine, LineAssembler, lineLabel, OutputBatch } from './lines.ts';
+import { detachedLine, exitLine, LineAssembler, lineLabel, OutputBatch } from './lines.ts';
 import { ipc, signalName, signalNumber } from './native.ts';
 import type { Readable } from 'node:stream';
 import type { Output } from './output.ts';
@@ -37,6 +37,8 @@ const READ_BUFFER_BYTES = 256 * 1024;
 const MAX_READS_PER_ROUND = 2;
 /** After asking children to stop, how long before SIGKILL. */
 const KILL_GRACE_MS = 500;
+/** Job control (SIGTSTP, SIGCONT) exists on POSIX only. */
+const JOB_CONTROL = process.platform !== 'win32';
 /** Exits are noticed through SIGCHLD on POSIX; this poll is the fallback, and the only
  * way on Windows (a process handle cannot sit in select()). */
 const EXIT_POLL_MS = process.platform === 'win32' ? 50 : 250;
@@ -65,6 +67,8 @@ export type StopReason = StopSignal | 'duration' | 'output-closed';
 interface ChildState {
   readonly spec: ChildSpec;
   readonly pid: number;
+  /** Started detached: never stopped by us, not waited for at the end. */
+  readonly detached: boolean;
   /** Known once reaped (or reported by libuv); the exit line may still wait. */
   exit: ExitInfo | null;
   exitReported: boolean;
@@ -81,7 +85,8 @@ interface SourceBase {
 
 interface RunningChild<S extends SourceBase> extends ChildState {
   readonly sources: S[];
-  readonly kill: (signal: 'SIGTERM' | 'SIGKILL') => void;
+  /** Signals the child's whole tree: its process group (POSIX) or job (Windows). */
+  readonly kill: (signal: NodeJS.Signals) => void;
 }
 
 export interface RelayOptions {
@@ -125,6 +130,9 @@ abstract class RelayCore<S extends SourceBase> {
   protected readonly batch = new OutputBatch();
   protected stopReason: StopReason | null = null;
   protected killDeadline = Number.POSITIVE_INFINITY;
+  /** After SIGKILL: streams still open then are held by processes that left the tree
+   * (setsid); they are closed at this time rather than waited for. */
+  private closeDeadline = Number.POSITIVE_INFINITY;
   /** True while the reader is slow and the sources are not being read. */
   protected readingPaused = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -147,15 +155,19 @@ abstract class RelayCore<S extends SourceBase> {
     const signals = this.opts.signals ?? new StopSignals();
     signals.forward((s) => this.stop(s));
     this.listenForExits();
+    this.listenForJobControl();
     try {
       await this.startChildren();
       if (this.opts.durationMs !== null) {
         this.timers.push(setTimeout(() => this.stop('duration'), this.opts.durationMs));
       }
       await this.loop();
+      this.leaveDetached();
+      await this.writeBatch();
     } finally {
       if (this.opts.signals === undefined) signals.dispose();
       this.unlistenForExits();
+      this.unlistenForJobControl();
       for (const t of this.timers) clearTimeout(t);
       this.dispose();
     }
@@ -163,31 +175,42 @@ abstract class RelayCore<S extends SourceBase> {
     return this.exitStatus();
   }
 
-  /** Asks every child to stop (SIGTERM, then SIGKILL after a grace period). */
+  /** Asks every child's tree to stop (SIGTERM, then SIGKILL after a grace period). */
   stop(reason: StopReason): void {
     if (this.stopReason !== null) return;
     this.stopReason = reason;
-    this.opts.trace(`stopping (${reason}): SIGTERM to every running child`);
-    for (const child of this.children) if (child.exit === null) this.signal(child, 'SIGTERM');
+    this.opts.trace(`stopping (${reason}): SIGTERM to every running child's tree`);
+    for (const child of this.children) if (this.treeMayRun(child)) this.signal(child, 'SIGTERM');
     this.killDeadline = Date.now() + KILL_GRACE_MS;
     this.wakeUp();
   }
 
   protected addChild(spec: ChildSpec, pid: number, kill: RunningChild<S>['kill']): RunningChild<S> {
-    const child: RunningChild<S> = { spec, pid, sources: [], exit: null, exitReported: false, quietSince: 0, kill };
+    const detached = spec.detached === true;
+    const child: RunningChild<S> = { spec, pid, detached, sources: [], exit: null, exitReported: false, quietSince: 0, kill };
     this.children.push(child);
     // A stop that came while this child was being started (the libuv variant awaits
     // each spawn): it is stopped like the others.
-    if (this.stopReason !== null) this.signal(child, 'SIGTERM');
+    if (this.stopReason !== null && !detached) this.signal(child, 'SIGTERM');
     return child;
+  }
+
+  /** The child, or what it started, may still run: it has not exited, or a grandchild
+   * in its process group holds its streams. Detached children are not ours to stop. */
+  private treeMayRun(child: RunningChild<S>): boolean {
+    return !child.detached && (child.exit === null || child.sources.some((s) => s.open));
   }
 
   protected assembler(spec: ChildSpec, pid: number, kind: 'info' | 'error'): LineAssembler {
     return new LineAssembler(lineLabel(spec.name, pid, kind));
   }
 
+  /** Until every child is reported and its streams closed. A detached child does not
+   * keep the parent running (leaveDetached), except until --duration ends. */
   protected running(): boolean {
-    return this.children.some((c) => !c.exitReported || c.sources.some((s) => s.open));
+    const active = (c: RunningChild<S>): boolean => !c.exitReported || c.sources.some((s) => s.open);
+    const forDuration = this.opts.durationMs !== null && this.stopReason === null;
+    return this.children.some((c) => (forDuration || !c.detached) && active(c));
   }
 
   /** Step 4: the child has exited; its exit line waits for its streams (settle). */
@@ -206,10 +229,12 @@ abstract class RelayCore<S extends SourceBase> {
    * hold, and print the exit lines that are due. */
   protected settle(): void {
     this.escalate();
-    if (this.stopReason !== null && this.children.every((c) => c.exit !== null)) {
-      // Stopped children may have left grandchildren holding their streams: take what
-      // is there and close them, rather than wait for strangers.
-      for (const child of this.children) for (const s of child.sources) if (s.open) this.closeSource(s);
+    if (Date.now() >= this.closeDeadline && this.children.every((c) => c.detached || c.exit !== null)) {
+      // The stopped trees got SIGTERM and SIGKILL; what still holds a stream left the tree
+      // on purpose (setsid). Take what is there and close, rather than wait for strangers.
+      for (const child of this.children) {
+        if (!child.detached) for (const s of child.sources) if (s.open) this.closeSource(s);
+      }
     }
     const now = Date.now();
     for (const child of this.children) {
@@ -226,7 +251,7 @@ abstract class RelayCore<S extends SourceBase> {
   /** Milliseconds until settle() has something to do by the clock (SIGKILL, an exit line
    * whose grace ends); +Infinity when nothing is due. */
   protected nextDeadlineMs(): number {
-    let due = this.killDeadline;
+    let due = Math.min(this.killDeadline, this.closeDeadline);
     for (const c of this.children) {
       if (c.exit !== null && !c.exitReported) due = Math.min(due, c.quietSince + EXIT_LINE_GRACE_MS);
     }
@@ -235,11 +260,29 @@ abstract class RelayCore<S extends SourceBase> {
 
   private escalate(): void {
     if (Date.now() < this.killDeadline) return;
-    for (const child of this.children) if (child.exit === null) this.signal(child, 'SIGKILL');
+    for (const child of this.children) if (this.treeMayRun(child)) this.signal(child, 'SIGKILL');
     this.killDeadline = Number.POSITIVE_INFINITY;
+    // What SIGKILL ended reaches end of file at once; give relay threads a moment to copy.
+    this.closeDeadline = Date.now() + EXIT_LINE_GRACE_MS;
   }
 
-  protected signal(child: RunningChild<S>, name: 'SIGTERM' | 'SIGKILL'): void {
+  /** At the end: a detached child still running is left to run. What it wrote so far is
+   * printed, its read ends are closed (its next write meets EPIPE), the parent does not
+   * wait for it. One that exited meanwhile gets its exit line. */
+  private leaveDetached(): void {
+    for (const child of this.children) {
+      if (!child.detached) continue;
+      for (const s of child.sources) if (s.open) this.closeSource(s);
+      if (child.exit !== null) {
+        if (!child.exitReported) this.batch.append(Buffer.from(exitLine(child.spec.name, child.pid, child.exit)));
+      } else {
+        this.batch.append(Buffer.from(detachedLine(child.spec.name, child.pid)));
+      }
+      child.exitReported = true;
+    }
+  }
+
+  protected signal(child: RunningChild<S>, name: NodeJS.Signals): void {
     try {
       child.kill(name);
       this.opts.trace(`${name} -> pid ${child.pid}`);
@@ -278,6 +321,37 @@ abstract class RelayCore<S extends SourceBase> {
 
   private readonly onChildExit = (): void => this.wakeUp();
 
+  /**
+   * Ctrl-Z. Each child leads its own process group, outside the terminal's foreground
+   * group, so the terminal's SIGTSTP reaches the parent alone: it passes the stop on to
+   * every tree, then stops itself. SIGSTOP rather than SIGTSTP for the children: the
+   * kernel discards SIGTSTP sent to an orphaned process group, which the libuv variant's
+   * children are (Node's `detached` puts them in a session of their own).
+   */
+  private readonly onSuspend = (): void => {
+    this.opts.trace('SIGTSTP: SIGSTOP to every running child\'s tree, then to the parent');
+    for (const child of this.children) if (this.treeMayRun(child)) this.signal(child, 'SIGSTOP');
+    process.kill(process.pid, 'SIGSTOP');
+  };
+
+  /** `fg` or `bg` continued the parent: continue the trees it stopped. */
+  private readonly onContinue = (): void => {
+    this.opts.trace('SIGCONT: SIGCONT to every running child\'s tree');
+    for (const child of this.children) if (this.treeMayRun(child)) this.signal(child, 'SIGCONT');
+  };
+
+  private listenForJobControl(): void {
+    if (!JOB_CONTROL) return;
+    process.on('SIGTSTP', this.onSuspend);
+    process.on('SIGCONT', this.onContinue);
+  }
+
+  private unlistenForJobControl(): void {
+    if (!JOB_CONTROL) return;
+    process.off('SIGTSTP', this.onSuspend);
+    process.off('SIGCONT', this.onContinue);
+  }
+
   private listenForExits(): void {
     if (process.platform !== 'win32') process.on('SIGCHLD', this.onChildExit);
   }
@@ -291,7 +365,10 @@ abstract class RelayCore<S extends SourceBase> {
     if (reason === 'SIGINT' || reason === 'SIGTERM' || reason === 'SIGHUP') return 128 + signalNumber(reason);
     if (reason === 'output-closed') return 1;
     const stoppedOnTime = (e: ExitInfo): boolean => reason === 'duration' && e.signal !== null;
-    return this.children.every((c) => c.exit !== null && (c.exit.code === 0 || stoppedOnTime(c.exit))) ? 0 : 1;
+    // A detached child still running is not a failure: it was meant to outlive us.
+    const fine = (c: RunningChild<S>): boolean =>
+      c.exit === null ? c.detached : c.exit.code === 0 || stoppedOnTime(c.exit);
+    return this.children.every(fine) ? 0 : 1;
   }
 }
 
@@ -331,7 +408,7 @@ class SelectRelay extends RelayCore<FdSource> {
         throw e;
       }
       const pid = started.pid;
-      const child = this.addChild(spec, pid, (signal) => ipc.kill(pid, signalNumber(signal)));
+      const child = this.addChild(spec, pid, (signal) => ipc.killTree(pid, signalNumber(signal)));
       for (const s of started.streams) {
         const source: FdSource = { owner: child, assembler: this.assembler(spec, pid, s.kind), open: true, fd: s.fd, onEnd: s.onEnd };
         child.sources.push(source);
