@@ -34,6 +34,8 @@ export interface ParentOptions {
   variant: string | null;
   /** `--config FILE`: a JSON list of helpers to run instead. */
   config: string | null;
+  /** `--detached`: the children are started detached (outside the parent's tree). */
+  detached: boolean;
 }
 
 export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
@@ -44,7 +46,11 @@ Options:
   --child KIND        c, ts or mixed (default: mixed, i.e. C, TS, C)
   --duration S        stop the children after S seconds (decimals allowed)
   --variant NAME      socketpair (default), pipe-thread, posix or libuv (or IPC_VARIANT)
-  --config FILE       run the helpers listed in FILE (JSON) instead, labelled by name
+  --config FILE       run the helpers listed in FILE (JSON) instead, labelled by name;
+                      each runs in FILE's folder unless its entry gives a "cwd"
+  --detached          start the children detached: not stopped with the parent, left
+                      running when it ends ("[child PID] detached, still running");
+                      a detached child does not keep the parent running
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
   --help              this text
 Passed on to the built-in children:
@@ -77,6 +83,7 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     command: null,
     variant: null,
     config: null,
+    detached: false,
   };
   let childrenGiven = false;
   let i = 0;
@@ -97,6 +104,9 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
       i += 1;
     } else if (a === '--trace') {
       o.trace = true;
+      i += 1;
+    } else if (a === '--detached') {
+      o.detached = true;
       i += 1;
     } else if (a === '--children') {
       o.children = parseWholeNumber(a, value(), MAX_CHILDREN, 1);
@@ -132,6 +142,7 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     if (o.command !== null) throw new UsageError('--config and a command after -- cannot be combined');
     if (o.childArgs.length > 0) throw new UsageError(`child options (${o.childArgs[0]}) apply to the built-in children, not to --config helpers`);
     if (childrenGiven) throw new UsageError('--children does not apply to --config: the file lists the helpers');
+    if (o.detached) throw new UsageError('--detached does not apply to --config: set "detached": true in the entries');
   }
   return o;
 }

@@ -2,10 +2,12 @@
  * `--config FILE`: several different helpers instead of N copies of one command (the
  * article's Qgoda runs bundlers and dev servers this way):
  *
- *   [{ "name": "bundler", "argv": ["node", "build.js", "--watch"], "cwd": "web", "env": { "NODE_ENV": "dev" } }]
+ *   [{ "name": "bundler", "argv": ["node", "build.js", "--watch"], "cwd": "web", "env": { "NODE_ENV": "dev" } },
+ *    { "name": "db", "argv": ["./start-db.sh"], "detached": true }]
  *
- * Everything is checked before anything is spawned; an error names the entry. A relative
- * cwd is taken from the config file's folder.
+ * Everything is checked before anything is spawned; an error names the entry. An entry
+ * runs in the config file's folder unless it gives a cwd; a relative cwd is taken from
+ * that folder too, so a config means the same whatever folder the parent starts in.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -25,7 +27,7 @@ function checkEntry(file: string, raw: unknown, i: number): ChildSpec {
     throw new UsageError(`${label()}: must be an object with "name" and "argv"`);
   }
   const e = raw as Record<string, unknown>;
-  const unknownKeys = Object.keys(e).filter((k) => !['name', 'argv', 'cwd', 'env'].includes(k));
+  const unknownKeys = Object.keys(e).filter((k) => !['name', 'argv', 'cwd', 'env', 'detached'].includes(k));
   if (unknownKeys.length > 0) throw new UsageError(`${label(e.name)}: unknown key "${unknownKeys[0]}"`);
   if (typeof e.name !== 'string' || !NAME.test(e.name)) {
     throw new UsageError(`${label(e.name)}: "name" must be 1-64 letters, digits, '.', '_' or '-' (it goes into the label)`);
@@ -34,7 +36,9 @@ function checkEntry(file: string, raw: unknown, i: number): ChildSpec {
     throw new UsageError(`${label(e.name)}: "argv" must be a non-empty array of strings`);
   }
   if (e.argv.some((a) => a.includes('\0'))) throw new UsageError(`${label(e.name)}: "argv" must not contain NUL characters`);
-  const spec: ChildSpec = { name: e.name, argv: [...e.argv] };
+  // Without a cwd the helper runs in the config file's folder (issue 14: relative paths in
+  // argv, such as "../child.pl", were resolved against wherever the parent was started).
+  const spec: ChildSpec = { name: e.name, argv: [...e.argv], cwd: resolve(dirname(file)) };
   if (e.cwd !== undefined) {
     if (typeof e.cwd !== 'string' || e.cwd === '') throw new UsageError(`${label(e.name)}: "cwd" must be a non-empty string`);
     const cwd = resolve(dirname(file), e.cwd);
@@ -54,6 +58,10 @@ function checkEntry(file: string, raw: unknown, i: number): ChildSpec {
       throw new UsageError(`${label(e.name)}: "env" must be an object of strings`);
     }
     spec.env = { ...(env as Record<string, string>) };
+  }
+  if (e.detached !== undefined) {
+    if (typeof e.detached !== 'boolean') throw new UsageError(`${label(e.name)}: "detached" must be true or false`);
+    if (e.detached) spec.detached = true;
   }
   return spec;
 }

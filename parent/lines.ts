@@ -154,3 +154,9 @@ export function exitLine(name: string, pid: number, how: { code: number | null; 
     ? `[${name} ${pid}] killed by ${how.signal}\n`
     : `[${name} ${pid}] exited with code ${how.code}\n`;
 }
+
+/** `[child 4242] detached, still running` - printed at the parent's end for a detached
+ * child it leaves running. */
+export function detachedLine(name: string, pid: number): string {
+  return `[${name} ${pid}] detached, still running\n`;
+}

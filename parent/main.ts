@@ -1,18 +1,21 @@
 /**
  * `npm start`: the article's demo. Three children (C, TS, C) write to stdout and stderr at
  * random moments; the parent shows every line, labelled, as it arrives.
+ *
+ * Only light modules are imported up front: the stop signals are caught from the first
+ * line (stop-signals.ts says why), and `--help` and usage errors work without the native
+ * addon. Everything that needs the addon is loaded after that; a missing addon is one
+ * plain message and status 1.
  */
 import { writeSync } from 'node:fs';
-import { builtInChildren } from './children.ts';
+import { StopSignals } from './stop-signals.ts';
+import { AddonMissingError } from './addon-error.ts';
 import { parseParentArgs, PARENT_USAGE, UsageError, type ParentOptions } from './cli.ts';
-import { ipc, isNativeError } from './native.ts';
-import { Output } from './output.ts';
-import { Relay } from './relay.ts';
-import { makeTrace, traceFromEnvironment } from './trace.ts';
-import { readConfig } from './config.ts';
-import { checkCapacity, chooseVariant } from './variants/index.ts';
-import type { ChildSpec, Variant } from './variants/variant.ts';
+import type { ChildSpec } from './variants/variant.ts';
 
+const signals = new StopSignals();
+
+const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 const EXIT_NOT_EXECUTABLE = 126;
 const EXIT_NOT_FOUND = 127;
@@ -21,48 +24,81 @@ function say(text: string): void {
   writeSync(2, `parent: ${text}\n`);
 }
 
-function childSpecs(o: ParentOptions): ChildSpec[] {
-  if (o.config !== null) return readConfig(o.config);
+/** The modules that need the addon (native.ts loads it as it is imported). */
+async function loadRelay() {
+  const [children, config, native, output, relay, trace, variants] = await Promise.all([
+    import('./children.ts'),
+    import('./config.ts'),
+    import('./native.ts'),
+    import('./output.ts'),
+    import('./relay.ts'),
+    import('./trace.ts'),
+    import('./variants/index.ts'),
+  ]);
+  return { ...children, ...config, ...native, ...output, ...relay, ...trace, ...variants };
+}
+type RelayModules = Awaited<ReturnType<typeof loadRelay>>;
+
+function childSpecs(m: RelayModules, o: ParentOptions): ChildSpec[] {
+  if (o.config !== null) return m.readConfig(o.config);
+  const detached = o.detached ? { detached: true } : {};
   if (o.command !== null) {
-    return Array.from({ length: o.children }, () => ({ name: 'child', argv: [...o.command!] }));
+    const command = o.command;
+    return Array.from({ length: o.children }, () => ({ name: 'child', argv: [...command], ...detached }));
   }
-  return builtInChildren(o.child, o.children, o.childArgs);
+  return m.builtInChildren(o.child, o.children, o.childArgs).map((spec) => ({ ...spec, ...detached }));
 }
 
 async function main(args: readonly string[]): Promise<number> {
   let o: ParentOptions;
-  let variant: Variant;
-  let specs: ChildSpec[];
   try {
     o = parseParentArgs(args);
-    if (o.help) {
-      writeSync(1, PARENT_USAGE);
-      return 0;
-    }
-    // Everything is checked before the first child starts.
-    variant = chooseVariant(o.variant, process.env.IPC_VARIANT);
-    specs = childSpecs(o);
-    checkCapacity(variant, specs.length, ipc.FD_SETSIZE);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     say(`${e.message} (see --help)`);
     return EXIT_USAGE;
   }
-  const output = new Output();
+  if (o.help) {
+    writeSync(1, PARENT_USAGE);
+    return 0;
+  }
+  let m: RelayModules;
+  try {
+    m = await loadRelay();
+  } catch (e) {
+    if (!(e instanceof AddonMissingError)) throw e;
+    say(e.message);
+    say(e.hint);
+    return EXIT_FAILURE;
+  }
+  let variant;
+  let specs: ChildSpec[];
+  try {
+    // Everything is checked before the first child starts.
+    variant = m.chooseVariant(o.variant, process.env.IPC_VARIANT);
+    specs = childSpecs(m, o);
+    m.checkCapacity(variant, specs.length, m.ipc.FD_SETSIZE);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    say(`${e.message} (see --help)`);
+    return EXIT_USAGE;
+  }
+  const output = new m.Output();
   if (o.durationS === null && o.command === null && o.config === null && o.childOptions.lines === null) {
     output.write('Running forever, hit CTRL-C to stop.\n');
   }
-  const relay = new Relay({
+  const relay = new m.Relay({
     specs,
     variant,
     output,
-    trace: makeTrace(o.trace || traceFromEnvironment()),
+    trace: m.makeTrace(o.trace || m.traceFromEnvironment()),
     durationMs: o.durationS === null ? null : Math.round(o.durationS * 1000),
+    signals,
   });
   try {
     return await relay.run();
   } catch (e) {
-    if (!isNativeError(e)) throw e;
+    if (!m.isNativeError(e)) throw e;
     const what = e.path ?? '';
     if (e.code === 'ENOENT' && e.syscall !== 'chdir') {
       say(`cannot run '${what}': command not found (${e.code})`);
@@ -73,7 +109,7 @@ async function main(args: readonly string[]): Promise<number> {
       return EXIT_NOT_EXECUTABLE;
     }
     say(e.message);
-    return 1;
+    return EXIT_FAILURE;
   }
 }
 
@@ -83,6 +119,6 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     say(e instanceof Error ? (e.stack ?? e.message) : String(e));
-    process.exitCode = 1;
+    process.exitCode = EXIT_FAILURE;
   },
 );

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AddonMissingError } from './addon-error.ts';
 
 /** The checkout's root: the folder with binding.gyp, above this file whether it runs as
  * TypeScript (parent/) or as compiled JavaScript (build/js/parent/). */
@@ -132,10 +133,13 @@ export function isNativeError(e: unknown): e is NativeError {
   return e instanceof Error && typeof (e as Partial<NativeError>).code === 'string';
 }
 
-/** Where builds may be: node-gyp's folders, then the mingw-w64 cross-build for Windows. */
+/** Where builds may be: node-gyp's folders, then the mingw-w64 cross-build for Windows.
+ * IPC_BUILD_DIR is tried first; with IPC_BUILD_DIR_ONLY=1 it is the only place looked in
+ * (so that a test can show what happens without an addon, on a machine that has one). */
 function candidateDirs(): string[] {
   const dirs: string[] = [];
   if (process.env.IPC_BUILD_DIR) dirs.push(resolve(process.env.IPC_BUILD_DIR));
+  if (process.env.IPC_BUILD_DIR && process.env.IPC_BUILD_DIR_ONLY === '1') return dirs;
   dirs.push(join(PROJECT_ROOT, 'build', 'Release'), join(PROJECT_ROOT, 'build', 'Debug'));
   if (process.platform === 'win32') dirs.push(join(PROJECT_ROOT, 'build', 'win32-x64'));
   return dirs;
@@ -161,7 +165,8 @@ function load(): { ipc: NativeIpc; dir: string } {
       ? 'Run `npm install` (it builds with node-gyp: needs Python and Visual Studio Build Tools ' +
         'with "Desktop development with C++"), or `npm run build:win` to cross-build on Linux.'
       : 'Run `npm install` (it builds with node-gyp: needs Python 3, make and a C compiler).';
-  throw new Error(`The native addon is not built for this platform.\n${hint}\nLooked in:\n  ${tried.join('\n  ')}`);
+  // Thrown while this module loads: main.ts loads it lazily and prints this cleanly.
+  throw new AddonMissingError(tried, hint);
 }
 
 const loaded = load();

@@ -2,22 +2,31 @@
  * The reference most Node users would reach for: child_process.spawn with piped stdio.
  * libuv does the multiplexing (epoll, kqueue or IOCP); the chunks it delivers go through
  * the same line assembler and formatter as every other variant.
+ *
+ * Process lifetime, as for the other variants (c/guard_posix.c explains the mechanism):
+ * on POSIX the child is started with Node's `detached: true`, which makes it the leader
+ * of a new session and so of its own process group; stops go to that group (killTree),
+ * and the addon's watchdog kills the group if the parent dies (guardGroup). On Windows
+ * libuv already puts every non-detached child in a kill-on-close job, and Node's
+ * `detached` would take it out of that job: it is used there only for --detached.
  */
 import { spawn } from 'node:child_process';
+import { ipc, signalNumber } from '../native.ts';
 import type { Trace } from '../trace.ts';
 import type { ChildSpec, ExitInfo, StreamChild, StreamVariant } from './variant.ts';
 
-/** How long after 'exit' the streams may take to end before the exit is reported anyway. */
-const EXIT_REPORT_GRACE_MS = 100;
+const PROCESS_GROUPS = process.platform !== 'win32';
 
 export const libuvVariant: StreamVariant = {
   name: 'libuv',
   mode: 'streams',
   async start(spec: ChildSpec, trace: Trace): Promise<StreamChild> {
+    const detached = spec.detached === true;
     const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(spec.cwd !== undefined && { cwd: spec.cwd }),
       ...(spec.env !== undefined && { env: spec.env }),
+      detached: detached || PROCESS_GROUPS,
       windowsHide: true,
     });
     if (child.pid === undefined) {
@@ -26,30 +35,35 @@ export const libuvVariant: StreamVariant = {
       Object.assign(e, { path: spec.argv[0] });
       throw e;
     }
-    trace(`child_process.spawn ${spec.argv.join(' ')} as pid ${child.pid}`);
-    // 'close' comes after the exit and after both streams ended, so the exit line follows
-    // the child's last lines. A grandchild may hold the streams long after the exit,
-    // though: then the exit is reported shortly after it happened, as the other variants do.
+    const pid = child.pid;
+    if (detached) {
+      // Not waited for: the parent's event loop may end while it runs.
+      child.unref();
+    } else if (PROCESS_GROUPS) {
+      // Synchronously after spawn: Node reaps only on a later turn of the event loop, so
+      // the group exists (its leader is at worst a zombie).
+      ipc.guardGroup(pid);
+    }
+    trace(`child_process.spawn ${spec.argv.join(' ')} as pid ${pid}${detached ? ' (detached)' : ''}`);
+    // The exit as it happens; the relay prints its line once the streams have ended
+    // (EXIT_LINE_GRACE_MS in parent/relay.ts), as for every other variant.
     const exited = new Promise<ExitInfo>((resolve) => {
-      const info = (code: number | null, signal: NodeJS.Signals | null): ExitInfo => ({ code: signal === null ? code : null, signal });
-      let grace: NodeJS.Timeout | undefined;
       child.once('exit', (code, signal) => {
-        grace = setTimeout(() => resolve(info(code, signal)), EXIT_REPORT_GRACE_MS);
-      });
-      child.once('close', (code, signal) => {
-        clearTimeout(grace);
-        resolve(info(code, signal));
+        // The watchdog need not kill this group any more once it is empty.
+        if (PROCESS_GROUPS && !detached) ipc.forgetGroup(pid);
+        resolve({ code: signal === null ? code : null, signal });
       });
     });
     return {
-      pid: child.pid,
+      pid,
       streams: [
         { stream: child.stdout!, kind: 'info' },
         { stream: child.stderr!, kind: 'error' },
       ],
       exited,
       kill: (signal) => {
-        child.kill(signal);
+        if (PROCESS_GROUPS) ipc.killTree(pid, signalNumber(signal));
+        else child.kill(signal);
       },
     };
   },

@@ -15,6 +15,9 @@ export interface ChildSpec {
   cwd?: string;
   /** Replaces the environment when given. */
   env?: Record<string, string>;
+  /** `--detached` / `"detached": true`: outside the parent's tree, keeps running after
+   * the parent exits (the libuv guide's "Detaching processes"). */
+  detached?: boolean;
 }
 
 /** How a child ended: exactly one of code and signal is set. */
@@ -45,7 +48,7 @@ export interface DescriptorVariant {
 export interface StreamChild {
   pid: number;
   streams: { stream: Readable; kind: StreamKind }[];
-  /** Resolves with the exit, once its streams ended (or soon after, if a grandchild holds them). */
+  /** Resolves with the exit when it happens (its streams may still be delivering). */
   exited: Promise<ExitInfo>;
   kill(signal: NodeJS.Signals): void;
 }
@@ -68,6 +71,7 @@ export function spawnOptions(spec: ChildSpec, stdout: number, stderr: number): {
   stderr: number;
   cwd?: string;
   env?: string[];
+  detached?: boolean;
 } {
   const env = envList(spec.env);
   return {
@@ -75,5 +79,6 @@ export function spawnOptions(spec: ChildSpec, stdout: number, stderr: number): {
     stderr,
     ...(spec.cwd !== undefined && { cwd: spec.cwd }),
     ...(env !== undefined && { env }),
+    ...(spec.detached === true && { detached: true }),
   };
 }
