@@ -19,11 +19,12 @@
  *   It has the same backslash rules (2n, 2n+1, n), takes a program name "enclosed in
  *   quotation marks or not", treats leading white space as an empty first argument and
  *   ignores trailing white space. It does NOT have the 2008 rule for `""` inside quotes:
- *   Microsoft's page says nothing about it; David Deley's analysis of the pre-2008 runtime
+ *   Microsoft's page says nothing about it. The pre-2008 C runtime's rule is described in
+ *   https://www.hardtoc.com/2010/09/24/quoting-command-line-arguments.html (`""` inside
+ *   quotes copies one quote and leaves quoted mode) and in David Deley's analysis
  *   (https://daviddeley.com/autohotkey/parameters/parameters.htm, "the rules were changed in
- *   2008") and Chris Wellons' survey (https://nullprogram.com/blog/2022/02/18/) describe it:
- *   `""` inside quotes gives one literal quote and leaves the quoted part. That rule is
- *   third-party description, not Microsoft documentation.
+ *   2008"); that CommandLineToArgvW keeps the pre-2008 rules is stated in the documentation of
+ *   Zig's std.process.ArgIteratorWindows. Third-party descriptions, not Microsoft's.
  *
  * A quoter is right when both parsers give back exactly what it was given: it must not
  * depend on the `""` rule, on which they disagree. Where the documents say nothing (text
