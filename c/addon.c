@@ -789,6 +789,12 @@ static napi_value js_quote_cmdline(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
   if ((list = get_string_array(env, argv[0], "quoteCommandLine(argv): argv", 0)) == NULL) return NULL;
   need = ipc_quote_cmdline((const char *const *)list, NULL, 0);
+  if (need == 0) {
+    ipc_error err;
+    ipc_fail(&err, "EINVAL", "quoteCommandLine", "program name '%s' holds a double quote, which a Windows command line cannot pass", list[0]);
+    free_strings(list);
+    return throw_ipc(env, &err);
+  }
   line = malloc(need);
   if (line == NULL) {
     free_strings(list);

@@ -186,7 +186,8 @@ size_t ipc_label_lines(const unsigned char *src, size_t len, const unsigned char
 
 /* cmdline.c (shared): the MSVCRT rules CreateProcess command lines are parsed by. Pure, so
  * Linux tests check it too. Returns the number of bytes needed including the NUL; writes
- * at most cap bytes. */
+ * at most cap bytes. Returns 0 (writes nothing) when argv[0] holds a double quote, which no
+ * command line can pass as a program name. */
 size_t ipc_quote_cmdline(const char *const *argv, char *out, size_t cap);
 
 #endif

@@ -125,8 +125,13 @@ static wchar_t *widen(const char *s, ipc_error *err) {
 
 static wchar_t *command_line(const char *const *argv, ipc_error *err) {
   size_t need = ipc_quote_cmdline(argv, NULL, 0);
-  char *narrow = malloc(need);
+  char *narrow;
   wchar_t *wide;
+  if (need == 0) {
+    ipc_fail(err, "EINVAL", "CreateProcessW", "program name '%s' holds a double quote, which a Windows command line cannot pass", argv[0]);
+    return NULL;
+  }
+  narrow = malloc(need);
   if (narrow == NULL) {
     ipc_fail(err, "ENOMEM", "malloc", "out of memory");
     return NULL;
