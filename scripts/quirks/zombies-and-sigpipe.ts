@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { C_CHILD_PATH, ipc, QUIRK_C_PATH, signalName, signalNumber, type ExitStatus } from '../../parent/native.ts';
-import { runQuirkC, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 const REAP_LIMIT_MS = 10_000;
 /** Enough lines to meet the closed reader, few enough to finish soon if write errors go unnoticed. */
@@ -59,6 +59,12 @@ export const quirk: Quirk = {
   title: 'Zombies until reaped; SIGPIPE when the reader is gone (Windows: handles and errors)',
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'partly',
+  observed: {
+    linux: measuredBy('zombies-and-sigpipe', 'state Z until waitpid; SIGPIPE, or EPIPE when ignored'),
+    wine: measuredBy('zombies-and-sigpipe', 'exit code kept on the handle; send fails with an error, no signal'),
+    windows: { kind: 'documented', source: 'Microsoft docs, `GetExitCodeProcess`, `CloseHandle`, `send`' },
+    macos: { kind: 'documented', source: 'POSIX `wait` and `write` (EPIPE, SIGPIPE)' },
+  },
   doc: {
     problem:
       'An exited child stays a zombie (state Z) until the parent calls waitpid: a parent that never reaps fills the process table. A child ' +
