@@ -212,7 +212,7 @@ static int stdio_child(int argc, char **argv, const char *self) {
         return 3;
     } else {
       /* fwrite, not printf: Wine's printf flushes at each newline, which would hide the
-       * full buffering Windows has (../shared/WINDOWS-FACTS.md). */
+       * full buffering Windows has (the setvbuf rows of the table in docs/windows.md). */
       char line[96];
       int n = snprintf(line, sizeof line, "stdio-child %-10s pid %6lu line %04ld of %04ld ....\n", mode, (unsigned long)GetCurrentProcessId(), i, lines);
       if (n <= 0 || fwrite(line, 1, (size_t)n, stdout) != (size_t)n) return 3;

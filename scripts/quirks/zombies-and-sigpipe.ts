@@ -28,9 +28,12 @@ function procState(pid: number): string | null {
  * (Linux) its /proc state once it had exited but was not yet collected. */
 async function writeToNoReader(argv: string[]): Promise<{ status: ExitStatus; zombie: string | null; afterWait: string | null }> {
   const [r, w] = ipc.socketpair();
+  // The read end goes first, before the child exists. Closed after the spawn, it raced the
+  // child's first writes, and in 2 of 8 runs on a busy Linux machine the child then ended
+  // with a failed write (exit 3) instead of SIGPIPE; closed first, 0 of 10.
+  ipc.close(r);
   const pid = ipc.spawn(argv, { stdout: w, stderr: w });
   ipc.close(w);
-  ipc.close(r);
   let zombie: string | null = null;
   if (process.platform === 'linux') {
     // Watch it become a zombie without collecting it (bounded).
