@@ -4,7 +4,7 @@
  * platform's calls; the project's own ipc.setNonBlocking is then checked the same way.
  */
 import { ipc } from '../../parent/native.ts';
-import { runQuirkC, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 export const quirk: Quirk = {
   order: 8,
@@ -12,10 +12,18 @@ export const quirk: Quirk = {
   title: 'Non-blocking mode: fcntl(F_SETFL) on POSIX, ioctlsocket(FIONBIO) on Windows',
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'same',
+  observed: {
+    linux: measuredBy('nonblocking-mode', 'F_GETFL leaves the socket blocking; F_SETFL makes read fail with EAGAIN'),
+    wine: measuredBy('nonblocking-mode', 'FIONBIO = 0x8004667e; recv fails with WSAEWOULDBLOCK'),
+    windows: { kind: 'documented', source: 'Microsoft docs, `ioctlsocket` (FIONBIO)' },
+    macos: { kind: 'documented', source: 'POSIX `fcntl` (F_GETFL, F_SETFL, O_NONBLOCK)' },
+  },
   doc: {
     problem:
-      "The article's Perl parent calls `fcntl($fh, F_GETFL, O_NONBLOCK)` where it meant `F_SETFL`: the call only reads the flags, the " +
-      'descriptor stays blocking, and a read with nothing to read stalls the whole loop. On Windows `fcntl` does not apply to sockets at ' +
+      "The article's Perl parent calls `fcntl($fh, F_GETFL, O_NONBLOCK)` where it meant `F_SETFL`: the call only reads the flags and the " +
+      'descriptor stays blocking. parent.pl gets away with it, because it does one `sysread` per descriptor that select() reported ready; ' +
+      'a relay that drains each ready descriptor until "would block" (as this project does) would block on its first empty read and stall ' +
+      'every other child. On Windows `fcntl` does not apply to sockets at ' +
       'all; Perl code there calls `ioctl($sock, 0x8004667e, ...)` with FIONBIO\'s value written as a number.',
     why:
       '`F_GETFL` ignores its third argument; `O_NONBLOCK` must be added with `F_SETFL`. Winsock sockets are switched with ' +
@@ -24,7 +32,7 @@ export const quirk: Quirk = {
     handled:
       '`ipc_set_nonblocking` in c/io_posix.c (F_GETFL, then F_SETFL with O_NONBLOCK) and c/io_win.c (ioctlsocket FIONBIO), exposed as ' +
       '`ipc.setNonBlocking`; parent/relay.ts reads every ready descriptor until `ipc.read` returns -1 (would block).',
-    source: "The article's Perl parent (`fcntl(..., F_GETFL, O_NONBLOCK)`); Microsoft docs for ioctlsocket (FIONBIO); POSIX fcntl(2).",
+    source: "The article's parent.pl (`fcntl(..., F_GETFL, O_NONBLOCK)`, one sysread per ready handle) and its FIONBIO constant (\"Create a Pair of Connected Sockets\"); Microsoft docs for ioctlsocket (FIONBIO); POSIX fcntl(2).",
     alsoGuardedBy: 'native `select: returns the readable subset, honours its timeout, can be woken` and reliability `3 backpressure` in test/native.test.ts and test/reliability.test.ts',
   },
   async show() {
