@@ -117,9 +117,9 @@ function commandExists(name: string): boolean {
 const HAVE_CC = !IS_WINDOWS && commandExists('cc');
 const NO_CC = IS_WINDOWS ? 'POSIX only (builds with cc)' : !HAVE_CC && 'no cc on this machine';
 
-/** What spawn-checks.c needs, besides itself: the POSIX spawn, path and relay code. */
+/** What spawn-checks.c needs, besides itself: the POSIX spawn, path, guard and relay code. */
 const CHECK_SOURCES = [
-  'spawn_posix.c', 'path_posix.c', 'fork_exec_posix.c', 'io_posix.c', 'errors.c', 'errors_posix.c',
+  'spawn_posix.c', 'path_posix.c', 'fork_exec_posix.c', 'guard_posix.c', 'io_posix.c', 'errors.c', 'errors_posix.c',
   'relay_thread.c', 'relay_thread_posix.c', 'socketpair_posix.c',
 ].map((f) => join(C, f));
 
@@ -143,6 +143,10 @@ function buildChecks(compiler: string, name: string, extra: string[] = []): stri
   if (done) return done;
   const built = compile(compiler, [join(PROJECT_ROOT, 'test', 'fixtures', 'spawn-checks.c'), ...CHECK_SOURCES], name, ['-pthread', ...extra, '-ldl']);
   if (built.error) throw new Error(built.error);
+  // Every guarded spawn starts the watchdog found beside the code that spawns (guard_posix.c):
+  // the checks program needs its own, built by the same compiler.
+  const watchdog = compile(compiler, [join(C, 'watchdog.c')], 'watchdog_c');
+  if (watchdog.error) throw new Error(watchdog.error);
   builds.set(name, built.path);
   return built.path;
 }
