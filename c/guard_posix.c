@@ -26,18 +26,18 @@
  *    file, sends SIGKILL to every group still registered, and exits. A normal exit closes
  *    the pipe too: grandchildren left behind in guarded groups are killed then, just as
  *    Windows' kill-on-close job kills the job's processes when its last handle closes.
- *    Why not PR_SET_PDEATHSIG (Linux only): it is set per process, by the process itself,
- *    is cleared in a grandchild by fork, and fires when the *thread* that forked exits, not
- *    the process; it cannot reach grandchildren. Why a separate program rather than a
+ *    Why not PR_SET_PDEATHSIG (Linux only): each process must set it on itself, fork
+ *    clears it (a grandchild does not have it), and it fires when the *thread* that forked
+ *    exits, not the process (prctl(2)); it cannot reach grandchildren. Why a separate program rather than a
  *    forked copy of Node: fork in a multi-threaded process may only exec, and a small
  *    program shows everything it holds.
  *    The watchdog must not die before the parent: it sits in its own process group (the
  *    terminal's Ctrl-C and a kill(-parent_group) do not reach it), ignores SIGINT,
  *    SIGTERM, SIGHUP, SIGTSTP and the like, and its 1 and 2 are /dev/null (a shell reading
  *    the parent's output does not wait for it). It never outlives the parent by more than
- *    the moment it takes to send the signals. If someone kills it anyway, the next guard
- *    call here notices (waitpid, or EPIPE on the write), reaps it, starts a new one and
- *    registers every group again. It is a child of this process: reaped here when it dies
+ *    the moment it takes to send the signals. If someone kills it anyway, the next spawn
+ *    or reaping here notices (waitpid, or EPIPE on the write), reaps it, starts a new one
+ *    and registers every group again. It is a child of this process: reaped here when it dies
  *    early, by init once this process has ended; it never delays this process's exit.
  *
  * 3. Forgetting groups, because numbers are reused. A process group id is a pid; once
@@ -48,10 +48,12 @@
  *    ESRCH and sends "-PGID"; forgetGroup does the same for groups started by others
  *    (Node's child_process children); and the watchdog sweeps its list every second while
  *    it guards anything. Residual risk: a group that empties (its last grandchild exits
- *    after the leader was reaped) AND whose number is reused by a new group leader, both
- *    within one sweep interval before the parent ends. Linux hands out pids in increasing
- *    order up to pid_max (4,194,304 on 64-bit systems by default, 32,768 on small ones)
- *    before wrapping, so that needs the whole pid space cycled within one second.
+ *    after the leader was reaped, or a guardGroup user never calls forgetGroup) AND whose
+ *    number goes to a new group leader, both within one sweep interval (1 s) before the
+ *    parent ends. Linux hands out pids in increasing order up to pid_max before wrapping
+ *    around (/proc/sys/kernel/pid_max: 32,768 on the 2-core Linux machine this was
+ *    written on; systemd raises it to 4,194,304 on 64-bit systems), macOS up to 99,999:
+ *    the whole range must be used up within that second, which takes a fork bomb.
  *
  * What is not covered. A grandchild that leaves the group on purpose (setsid, setpgid:
  * daemons, `setsid cmd`, a job-control shell's own jobs) is outside the tree, as a
@@ -125,11 +127,11 @@ static int remember_group(pid_t pgid, ipc_error *err) {
 /* ---- starting the watchdog ---- */
 
 /* watchdog_c is built beside the addon (binding.gyp), as child_c is: find the folder the
- * addon was loaded from. */
+ * addon was loaded from, by asking which loaded file holds a variable of ours. */
 static int watchdog_path(char *out, size_t cap, ipc_error *err) {
   Dl_info info;
   const char *slash;
-  if (dladdr((void *)&ipc_guard_group, &info) == 0 || info.dli_fname == NULL)
+  if (dladdr((const void *)&g_pipe, &info) == 0 || info.dli_fname == NULL)
     return ipc_fail(err, "ENOENT", "dladdr", "cannot tell which file the addon was loaded from");
   slash = strrchr(info.dli_fname, '/');
   if (slash == NULL) {

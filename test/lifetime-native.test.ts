@@ -6,7 +6,9 @@
  * except its detached children.
  *
  * Linux only: the process tree is read from /proc/PID/stat. macOS runs the same code
- * (posix_spawn, setpgid, the watchdog) but has no /proc.
+ * (posix_spawn, setpgid, the watchdog) but has no /proc. Windows checks only that the
+ * POSIX watchdog's functions say "not needed" there (test/windows.test.ts covers the
+ * kill-on-close jobs).
  */
 import { spawn as nodeSpawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -199,6 +201,42 @@ test('forgetGroup: a guarded group is forgotten once empty, not before', { skip:
   await reap(own);
   t.equal(ipc.forgetGroup(own), false, 'a spawned child: wait() already forgot its empty group');
   out.close();
+});
+
+test('watchdog_c on its own: at end of file it kills the groups it guards, not those it was told to forget', { skip: SKIP }, async (t) => {
+  t.timeoutAfter(30_000);
+  const leader = () => nodeSpawn('sleep', ['100'], { detached: true, stdio: 'ignore' });
+  const guarded = leader();
+  const forgotten = leader();
+  const ended = (c: ReturnType<typeof leader>) => new Promise<NodeJS.Signals | null>((resolve) => c.once('exit', (_code, signal) => resolve(signal)));
+  const guardedEnd = ended(guarded);
+  // In a group of its own, as the addon starts it: a "+0" wrongly taken would then kill
+  // the watchdog alone (kill(0) is the caller's group), not this test runner.
+  const watchdog = nodeSpawn(WATCHDOG_C_PATH, [], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  const watchdogEnd = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    watchdog.once('exit', (code, signal) => resolve({ code, signal })));
+  try {
+    // Lines not of the protocol are skipped.
+    watchdog.stdin.write(`+${guarded.pid}\n+${forgotten.pid}\nnonsense\n+0\n+${'9'.repeat(40)}\n-${forgotten.pid}\n`);
+    await sleep(300);
+    t.equal(watchdog.exitCode, null, 'still running while its pipe is open');
+    t.ok(!dead(guarded.pid!), 'the guarded group is untouched meanwhile');
+    watchdog.stdin.end();
+    t.deepEqual(await watchdogEnd, { code: 0, signal: null }, 'end of file: it exits with status 0 (the bad lines did not kill it)');
+    t.equal(await guardedEnd, 'SIGKILL', 'the guarded group got SIGKILL');
+    t.ok(!dead(forgotten.pid!), 'the forgotten group was left alone');
+  } finally {
+    for (const c of [guarded, forgotten, watchdog]) c.kill('SIGKILL');
+  }
+});
+
+test('Windows: guardGroup and forgetGroup return false (the kill-on-close jobs need no watchdog)', { skip: process.platform !== 'win32' && 'Windows only' }, async (t) => {
+  const child = nodeSpawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.equal(ipc.guardGroup(child.pid!), false, 'guardGroup: false');
+  t.equal(ipc.forgetGroup(child.pid!), false, 'forgetGroup: false');
+  child.kill();
+  await exited;
 });
 
 /** The fixture parent, driven over stdin. */
