@@ -194,9 +194,9 @@ export class Labels {
   exit(name: string, pid: number, how: { code: number | null; signal: string | null }): string {
     const text = exitLine(name, pid, how);
     if (!this.colour) return text;
-    // The newline stays outside the colour, so no terminal carries it onto the next line.
-    return `${style(how.signal !== null ? 'yellow' : 'dim', text.slice(0, -1))}
-`;
+    // The newline stays outside the colour: output cut at a newline (head, grep) never
+    // leaves a colour open for whatever the terminal shows next.
+    return `${style(how.signal !== null ? 'yellow' : 'dim', text.slice(0, -1))}\n`;
   }
 
   detached(name: string, pid: number): string {
