@@ -11,6 +11,7 @@ import {
   type ChildOptions,
 } from '../child/options.ts';
 import type { ChildChoice } from './children.ts';
+import { parseColourMode, type ColourMode } from './colour.ts';
 
 export { UsageError };
 
@@ -36,6 +37,8 @@ export interface ParentOptions {
   config: string | null;
   /** `--detached`: the children are started detached (outside the parent's tree). */
   detached: boolean;
+  /** `--color`: auto (the default) follows FORCE_COLOR, NO_COLOR and the terminal. */
+  colour: ColourMode;
 }
 
 export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
@@ -53,6 +56,8 @@ Options:
   --detached          start the children detached: not stopped with the parent, left
                       running when it ends ("[child PID] detached, still running");
                       a detached child does not keep the parent running
+  --color WHEN        colour the labels: auto (default: on a terminal, unless NO_COLOR;
+                      FORCE_COLOR=1 turns it on for pipes, FORCE_COLOR=0 off), always, never
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
   --help              this text
 Passed on to the built-in children:
@@ -93,6 +98,7 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     variant: null,
     config: null,
     detached: false,
+    colour: 'auto',
   };
   let childrenGiven = false;
   let i = 0;
@@ -126,6 +132,9 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
       i += 2;
     } else if (a === '--config') {
       o.config = value();
+      i += 2;
+    } else if (a === '--color') {
+      o.colour = parseColourMode(value());
       i += 2;
     } else if (a === '--child') {
       const v = value();

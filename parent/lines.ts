@@ -7,6 +7,7 @@
  * call per chunk rather than two copies per line in JavaScript; the whole batch is then
  * written with one write call.
  */
+import { inspect } from 'node:util';
 import { ipc } from './native.ts';
 
 const NEWLINE = 0x0a;
@@ -159,4 +160,70 @@ export function exitLine(name: string, pid: number, how: { code: number | null; 
  * child it leaves running. */
 export function detachedLine(name: string, pid: number): string {
   return `[${name} ${pid}] detached, still running\n`;
+}
+
+/**
+ * The labels, plain or coloured (colour.ts decides which). Colour goes only around the
+ * parent's own text: a coloured label is just a different label buffer, and the child's
+ * bytes after it are never touched (an escape sequence a child writes passes as it is).
+ *
+ * Like concurrently: each child's `[child PID]` in a colour of its own, `[error]` red,
+ * exit lines dim, killed-by lines yellow. A child's colour is fixed by the order children
+ * are started in (first started, first colour of CHILD_COLOURS, cycling after the last),
+ * so a child keeps its colour for the whole run and the same command line gives the same
+ * colours each time. Red and yellow are not among them: they mean stderr and a signal.
+ *
+ * The escape codes come from Node's own table, `util.inspect.colors` (what
+ * `util.styleText` uses, and present in every Node this project supports; `styleText`
+ * itself only from 20.12). Each colour is closed by its own code (39: default colour,
+ * 22: normal intensity) rather than a full reset, as styleText does.
+ */
+export class Labels {
+  private readonly colourByPid = new Map<number, StyleName>();
+
+  constructor(readonly colour: boolean) {}
+
+  /** `[child 4242][info]: ` for the stream of a child. */
+  line(name: string, pid: number, kind: StreamKind): Buffer {
+    if (!this.colour) return lineLabel(name, pid, kind);
+    const who = style(this.childColour(pid), `[${name} ${pid}]`);
+    const what = kind === 'error' ? style('red', '[error]') : '[info]';
+    return Buffer.from(`${who}${what}: `);
+  }
+
+  exit(name: string, pid: number, how: { code: number | null; signal: string | null }): string {
+    const text = exitLine(name, pid, how);
+    if (!this.colour) return text;
+    // The newline stays outside the colour: output cut at a newline (head, grep) never
+    // leaves a colour open for whatever the terminal shows next.
+    return `${style(how.signal !== null ? 'yellow' : 'dim', text.slice(0, -1))}\n`;
+  }
+
+  detached(name: string, pid: number): string {
+    return detachedLine(name, pid);
+  }
+
+  private childColour(pid: number): StyleName {
+    let c = this.colourByPid.get(pid);
+    if (c === undefined) {
+      c = CHILD_COLOURS[this.colourByPid.size % CHILD_COLOURS.length]!;
+      this.colourByPid.set(pid, c);
+    }
+    return c;
+  }
+}
+
+/** The names, in Node's table, of the styles used here. */
+type StyleName = 'red' | 'yellow' | 'dim' | 'cyan' | 'green' | 'magenta' | 'blue'
+  | 'cyanBright' | 'greenBright' | 'magentaBright' | 'blueBright';
+
+/** The children's colours, in the order they are handed out. */
+export const CHILD_COLOURS: readonly StyleName[] = [
+  'cyan', 'green', 'magenta', 'blue', 'cyanBright', 'greenBright', 'magentaBright', 'blueBright',
+];
+
+/** SGR (ECMA-48 "select graphic rendition"): ESC [ code m. */
+function style(name: StyleName, text: string): string {
+  const [open, close] = inspect.colors[name]!;
+  return `\x1b[${open}m${text}\x1b[${close}m`;
 }

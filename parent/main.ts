@@ -11,6 +11,7 @@ import { writeSync } from 'node:fs';
 import { StopSignals } from './stop-signals.ts';
 import { AddonMissingError } from './addon-error.ts';
 import { parseParentArgs, PARENT_USAGE, UsageError, type ParentOptions } from './cli.ts';
+import { decideColour } from './colour.ts';
 import type { ChildSpec } from './variants/variant.ts';
 
 const signals = new StopSignals();
@@ -26,16 +27,17 @@ function say(text: string): void {
 
 /** The modules that need the addon (native.ts loads it as it is imported). */
 async function loadRelay() {
-  const [children, config, native, output, relay, trace, variants] = await Promise.all([
+  const [children, config, lines, native, output, relay, trace, variants] = await Promise.all([
     import('./children.ts'),
     import('./config.ts'),
+    import('./lines.ts'),
     import('./native.ts'),
     import('./output.ts'),
     import('./relay.ts'),
     import('./trace.ts'),
     import('./variants/index.ts'),
   ]);
-  return { ...children, ...config, ...native, ...output, ...relay, ...trace, ...variants };
+  return { ...children, ...config, ...lines, ...native, ...output, ...relay, ...trace, ...variants };
 }
 type RelayModules = Awaited<ReturnType<typeof loadRelay>>;
 
@@ -94,6 +96,7 @@ async function main(args: readonly string[]): Promise<number> {
     trace: m.makeTrace(o.trace || m.traceFromEnvironment()),
     durationMs: o.durationS === null ? null : Math.round(o.durationS * 1000),
     signals,
+    labels: new m.Labels(decideColour(o.colour, process.env, process.stdout)),
   });
   try {
     return await relay.run();

@@ -20,7 +20,7 @@
  * A child's exit line follows everything it wrote: it waits for the end of the child's
  * streams (see EXIT_LINE_GRACE_MS for the one exception).
  */
-import { detachedLine, exitLine, LineAssembler, lineLabel, OutputBatch } from './lines.ts';
+import { LineAssembler, Labels, OutputBatch } from './lines.ts';
 import { ipc, signalName, signalNumber } from './native.ts';
 import type { Readable } from 'node:stream';
 import type { Output } from './output.ts';
@@ -99,6 +99,8 @@ export interface RelayOptions {
   /** The stop signals, caught since the parent's start (main.ts); omitted: caught from
    * run() on, and released when it returns. */
   signals?: StopSignals;
+  /** How lines are labelled (coloured or not, main.ts decides); omitted: plain. */
+  labels?: Labels;
 }
 
 /** Runs the children with the loop their variant needs. */
@@ -136,8 +138,11 @@ abstract class RelayCore<S extends SourceBase> {
   /** True while the reader is slow and the sources are not being read. */
   protected readingPaused = false;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly labels: Labels;
 
-  constructor(protected readonly opts: RelayOptions) {}
+  constructor(protected readonly opts: RelayOptions) {
+    this.labels = opts.labels ?? new Labels(false);
+  }
 
   /** Starts the children (none after a stop); throws, leaving nothing behind, if one
    * cannot start. */
@@ -202,7 +207,7 @@ abstract class RelayCore<S extends SourceBase> {
   }
 
   protected assembler(spec: ChildSpec, pid: number, kind: 'info' | 'error'): LineAssembler {
-    return new LineAssembler(lineLabel(spec.name, pid, kind));
+    return new LineAssembler(this.labels.line(spec.name, pid, kind));
   }
 
   /** Until every child is reported and its streams closed. A detached child does not
@@ -244,7 +249,7 @@ abstract class RelayCore<S extends SourceBase> {
       if (!ended && !quietLongEnough) continue;
       if (!ended) this.opts.trace(`pid ${child.pid}: streams still open ${EXIT_LINE_GRACE_MS} ms after its exit (a grandchild holds them)`);
       child.exitReported = true;
-      this.batch.append(Buffer.from(exitLine(child.spec.name, child.pid, child.exit)));
+      this.batch.append(Buffer.from(this.labels.exit(child.spec.name, child.pid, child.exit)));
     }
   }
 
@@ -274,9 +279,9 @@ abstract class RelayCore<S extends SourceBase> {
       if (!child.detached) continue;
       for (const s of child.sources) if (s.open) this.closeSource(s);
       if (child.exit !== null) {
-        if (!child.exitReported) this.batch.append(Buffer.from(exitLine(child.spec.name, child.pid, child.exit)));
+        if (!child.exitReported) this.batch.append(Buffer.from(this.labels.exit(child.spec.name, child.pid, child.exit)));
       } else {
-        this.batch.append(Buffer.from(detachedLine(child.spec.name, child.pid)));
+        this.batch.append(Buffer.from(this.labels.detached(child.spec.name, child.pid)));
       }
       child.exitReported = true;
     }
