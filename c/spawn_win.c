@@ -177,8 +177,13 @@ static DWORD unique_handles(HANDLE in, HANDLE out, HANDLE errh, HANDLE list[3]) 
   return n;
 }
 
+/* --break inherit-all and no-startf are teaching switches (docs/workshop.md): each skips
+ * one step below so its symptom can be seen. inherit-all: no handle list, so the child
+ * inherits every inheritable handle of the parent, and the std handles stay inheritable
+ * afterwards, so every later child inherits them too. no-startf: hStd* are set but
+ * STARTF_USESTDHANDLES is not, so Windows ignores them. */
 static int create_process(wchar_t *cmdline, wchar_t *env, const wchar_t *cwd, HANDLE std[3],
-                          PROCESS_INFORMATION *pi, ipc_error *err) {
+                          ipc_break_step break_step, PROCESS_INFORMATION *pi, ipc_error *err) {
   STARTUPINFOEXW si;
   HANDLE list[3];
   DWORD n = unique_handles(std[0], std[1], std[2], list), i;
@@ -187,7 +192,7 @@ static int create_process(wchar_t *cmdline, wchar_t *env, const wchar_t *cwd, HA
 
   memset(&si, 0, sizeof si);
   si.StartupInfo.cb = sizeof si;
-  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+  si.StartupInfo.dwFlags = break_step == IPC_BREAK_NO_STARTF ? 0 : STARTF_USESTDHANDLES;
   si.StartupInfo.hStdInput = std[0];
   si.StartupInfo.hStdOutput = std[1];
   si.StartupInfo.hStdError = std[2];
@@ -202,7 +207,8 @@ static int create_process(wchar_t *cmdline, wchar_t *env, const wchar_t *cwd, HA
     free(si.lpAttributeList);
     return -1;
   }
-  if (!UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list,
+  if (break_step != IPC_BREAK_INHERIT_ALL &&
+      !UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list,
                                  n * sizeof(HANDLE), NULL, NULL)) {
     ipc_fail_system(err, "UpdateProcThreadAttribute");
     goto done;
@@ -224,7 +230,7 @@ static int create_process(wchar_t *cmdline, wchar_t *env, const wchar_t *cwd, HA
   }
   ok = 0;
 done:
-  if (inheritable)
+  if (inheritable && break_step != IPC_BREAK_INHERIT_ALL)
     for (i = 0; i < n; i++) (void)SetHandleInformation(list[i], HANDLE_FLAG_INHERIT, 0);
   DeleteProcThreadAttributeList(si.lpAttributeList);
   free(si.lpAttributeList);
@@ -254,7 +260,7 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   std[1] = (HANDLE)o->stdout_fd;
   std[2] = (HANDLE)o->stderr_fd;
 
-  if (create_process(cmdline, env, cwd, std, &pi, err) < 0) {
+  if (create_process(cmdline, env, cwd, std, o->break_step, &pi, err) < 0) {
     err->path = o->argv[0];
     goto done;
   }

@@ -36,6 +36,8 @@ export interface ParentOptions {
   config: string | null;
   /** `--detached`: the children are started detached (outside the parent's tree). */
   detached: boolean;
+  /** `--break NAME` (or `list`): switch one step of the article off, to teach. */
+  breakStep: string | null;
 }
 
 export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
@@ -52,6 +54,8 @@ Options:
                       running when it ends ("[child PID] detached, still running");
                       a detached child does not keep the parent running
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
+  --break NAME        switch off one step of the article to see what it is for
+                      (teaching only; --break list names them; docs/workshop.md)
   --help              this text
 Passed on to the built-in children:
   --lines N  --max-sleep-ms M  --seed S  --line-bytes B  --streams both|stdout|stderr
@@ -84,6 +88,7 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     variant: null,
     config: null,
     detached: false,
+    breakStep: null,
   };
   let childrenGiven = false;
   let i = 0;
@@ -114,6 +119,9 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
       i += 2;
     } else if (a === '--variant') {
       o.variant = value();
+      i += 2;
+    } else if (a === '--break') {
+      o.breakStep = value();
       i += 2;
     } else if (a === '--config') {
       o.config = value();

@@ -99,6 +99,9 @@ export interface RelayOptions {
   /** The stop signals, caught since the parent's start (main.ts); omitted: caught from
    * run() on, and released when it returns. */
   signals?: StopSignals;
+  /** Called once every child has started (before the first select()): `--break
+   * inherit-all` closes the write ends it kept open until then. */
+  afterStart?: () => void;
 }
 
 /** Runs the children with the loop their variant needs. */
@@ -158,6 +161,7 @@ abstract class RelayCore<S extends SourceBase> {
     this.listenForJobControl();
     try {
       await this.startChildren();
+      this.opts.afterStart?.();
       if (this.opts.durationMs !== null) {
         this.timers.push(setTimeout(() => this.stop('duration'), this.opts.durationMs));
       }
