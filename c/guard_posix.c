@@ -60,8 +60,8 @@
  * write) is not guarded. Detached children (ipc_spawn_options.detached) are never guarded:
  * they are meant to outlive the parent.
  *
- * Only the main thread calls these functions (every addon call runs there), so the table
- * and the pipe need no lock.
+ * Only JavaScript's main thread calls these functions (the project starts no worker
+ * threads, and the relay threads never call them), so the table and the pipe need no lock.
  */
 #define _GNU_SOURCE /* dladdr, posix_spawn_file_actions_addclosefrom_np */
 #include "ipc.h"
@@ -175,7 +175,7 @@ static int watchdog_attributes(posix_spawnattr_t *attr, ipc_error *err) {
 }
 
 static int start_watchdog(ipc_error *err) {
-  static char path[PATH_MAX];
+  static char path[PATH_MAX]; /* static: err->path may point here after we return */
   char *argv[2];
   char *envp[1] = {NULL}; /* it needs nothing of ours, and holds nothing */
   ipc_fd ends[2];
@@ -268,16 +268,20 @@ static int send_line(char op, pid_t pgid, ipc_error *err) {
   return ipc_fail(err, "EIO", "write", "the watchdog's pipe took %ld of %d bytes", (long)n, len);
 }
 
+static int watchdog_running(void) {
+  int status;
+  pid_t rc;
+  do rc = waitpid(g_watchdog, &status, WNOHANG);
+  while (rc < 0 && errno == EINTR);
+  return rc == 0;
+}
+
 /* A running watchdog that knows every group in the table, starting (or restarting) it
  * when needed. */
 static int ensure_watchdog(ipc_error *err) {
   size_t i;
   if (g_pipe >= 0) {
-    int status;
-    pid_t rc;
-    do rc = waitpid(g_watchdog, &status, WNOHANG);
-    while (rc < 0 && errno == EINTR);
-    if (rc == 0) return 0;
+    if (watchdog_running()) return 0;
     forget_dead_watchdog();
   }
   if (start_watchdog(err) < 0) return -1;
@@ -321,6 +325,13 @@ int ipc_guard_group(long pgid, ipc_error *err) {
 
 int ipc_forget_group(long pgid, ipc_error *err) {
   int i;
+  /* Called after every reaping (ipc_wait): the moment to notice a watchdog someone killed,
+   * reap it, and put a new one in its place while groups still need guarding. */
+  if (g_pipe >= 0 && !watchdog_running()) {
+    forget_dead_watchdog();
+    drop_empty_groups();
+    if (g_count > 0 && ensure_watchdog(err) < 0) return -1;
+  }
   if (pgid <= 1 || pgid > INT_MAX) return 0;
   i = group_index((pid_t)pgid);
   if (i < 0 || !group_is_empty((pid_t)pgid)) return 0;
