@@ -23,10 +23,18 @@
  * point). `time` prefixes every output line with the seconds since the command started.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The checkout's root (the folder with binding.gyp), from scripts/ or build/js/scripts/. */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'binding.gyp')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export const PROJECT_ROOT = projectRoot();
 export const WORKSHOP_PAGE = join(PROJECT_ROOT, 'docs', 'workshop.md');
 
 export type CheckMode = 'lines' | 'status' | 'none';
