@@ -240,6 +240,12 @@ test('--break nonblocking-write-end: the C child\'s big write fails part way (st
   t.equal(fine.code, 0, 'without: status 0');
   t.deepEqual(f.exits.map((e) => e.how), ['exited with code 0'], 'without: the child exited 0');
   t.deepEqual(f.lines.map((l) => Buffer.byteLength(l.text) + 1), [LINE, LINE], 'without: both lines whole');
+  // The TS child retries after EAGAIN (child/child.ts, writeAll): the same break costs it
+  // only time. The symptom is the C child's, which was written for blocking descriptors.
+  const ts = await runParent(['--break', 'nonblocking-write-end', '--child', 'ts', ...args.slice(2)]);
+  const tsOut = parseParentOutput(ts.stdout);
+  t.equal(ts.code, 0, 'the TS child with the break: status 0');
+  t.deepEqual(tsOut.lines.map((l) => Buffer.byteLength(l.text) + 1), [LINE, LINE], 'the TS child with the break: both lines whole (it waits and retries)');
 });
 
 // --- Windows only (under Wine) ---
