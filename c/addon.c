@@ -212,6 +212,54 @@ static napi_value fd_pair(napi_env env, const ipc_fd pair[2]) {
   return out;
 }
 
+/* ---------- --break: teaching switches (parent/break.ts, docs/workshop.md) ---------- */
+
+/* options.breakStep: absent, or one of the names `allowed` lists (the ones this call
+ * implements). A name this platform cannot show is refused with ENOTSUP, so a lesson
+ * never silently shows nothing. Returns 0 with *step set, or -1 with an exception. */
+static int get_break_step(napi_env env, napi_value options, const char *fn, const char *const *allowed,
+                          const ipc_break_step *steps, ipc_break_step *step) {
+  napi_value v;
+  char *name, msg[200];
+  size_t i;
+  int rc = get_property(env, options, "breakStep", &v);
+  *step = IPC_BREAK_NONE;
+  if (rc < 0) {
+    throw_napi_failure(env, "breakStep");
+    return -1;
+  }
+  if (rc == 0) return 0;
+  snprintf(msg, sizeof msg, "%s: options.breakStep", fn);
+  if ((name = get_string(env, v, msg)) == NULL) return -1;
+  for (i = 0; allowed[i] != NULL; i++)
+    if (strcmp(name, allowed[i]) == 0) break;
+  if (allowed[i] == NULL) {
+    snprintf(msg, sizeof msg, "%s: options.breakStep '%.40s' is not a step this call can break", fn, name);
+    free(name);
+    usage(env, msg);
+    return -1;
+  }
+  free(name);
+  *step = steps[i];
+#ifndef _WIN32
+  if (*step == IPC_BREAK_NO_STARTF || *step == IPC_BREAK_OVERLAPPED_SOCKET) {
+    ipc_error err;
+    ipc_fail(&err, "ENOTSUP", fn, "breakStep '%s' changes a Windows call; it cannot be shown here",
+             allowed[i]);
+    throw_ipc(env, &err);
+    return -1;
+  }
+#endif
+  return 0;
+}
+
+static const char *const kSocketpairBreaks[] = {"overlapped-socket", NULL};
+static const ipc_break_step kSocketpairBreakSteps[] = {IPC_BREAK_OVERLAPPED_SOCKET};
+/* forkExec (the unix branch) has no teaching switches: --break refuses that variant. */
+static const char *const kNoBreaks[] = {NULL};
+static const char *const kSpawnBreaks[] = {"inherit-all", "no-startf", NULL};
+static const ipc_break_step kSpawnBreakSteps[] = {IPC_BREAK_INHERIT_ALL, IPC_BREAK_NO_STARTF};
+
 /* ---------- article step: a socket pair per stream ---------- */
 
 typedef struct before_connect_ctx {
@@ -229,7 +277,8 @@ static void call_before_connect(void *opaque, unsigned port) {
     ctx->failed = 1;
 }
 
-/* socketpair({ emulate?: boolean, beforeConnect?: (port) => void }) -> [fd, fd] */
+/* socketpair({ emulate?: boolean, beforeConnect?: (port) => void,
+ *              breakStep?: 'overlapped-socket' }) -> [fd, fd] */
 static napi_value js_socketpair(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS], v;
   size_t argc;
@@ -237,6 +286,7 @@ static napi_value js_socketpair(napi_env env, napi_callback_info info) {
   ipc_error err;
   bool emulate = false;
   before_connect_ctx ctx = {env, NULL, 0};
+  ipc_break_step break_step = IPC_BREAK_NONE;
   int rc;
   if (get_args(env, info, 0, argv, &argc) < 0) return NULL;
   if (argc > 0) {
@@ -255,10 +305,12 @@ static napi_value js_socketpair(napi_env env, napi_callback_info info) {
         if (!emulate) return usage(env, "socketpair(options): beforeConnect needs emulate: true");
         ctx.callback = v;
       }
+      if (get_break_step(env, argv[0], "socketpair", kSocketpairBreaks, kSocketpairBreakSteps, &break_step) < 0)
+        return NULL;
     }
   }
-  if (emulate)
-    rc = ipc_socketpair_emulated(pair, ctx.callback ? call_before_connect : NULL, &ctx, &err);
+  if (emulate || break_step != IPC_BREAK_NONE)
+    rc = ipc_socketpair_emulated(pair, ctx.callback ? call_before_connect : NULL, &ctx, break_step, &err);
   else
     rc = ipc_socketpair(pair, &err);
   if (ctx.failed) {
@@ -534,9 +586,10 @@ static int get_detached(napi_env env, napi_value options, const char *fn, int *d
 
 typedef int (*spawn_fn)(const ipc_spawn_options *, long *, ipc_error *);
 
-/* Reads (argv, { stdout, stderr, stdin?, cwd?, env?, detached? }), starts the child with `start`,
+/* Reads (argv, { stdout, stderr, stdin?, cwd?, env?, detached?, breakStep? }), starts the child with `start`,
  * returns its pid. */
-static napi_value spawn_with(napi_env env, napi_callback_info info, const char *name, spawn_fn start) {
+static napi_value spawn_with(napi_env env, napi_callback_info info, const char *name, spawn_fn start,
+                             const char *const *breaks) {
   napi_value argv[MAX_ARGS], v;
   size_t argc;
   napi_valuetype t;
@@ -571,6 +624,7 @@ static napi_value spawn_with(napi_env env, napi_callback_info info, const char *
       (rc < 0 || (a.env = get_string_array(env, v, what, 1)) == NULL))
     goto fail;
   if (get_detached(env, argv[1], name, &o.detached) < 0) goto fail;
+  if (get_break_step(env, argv[1], name, breaks, kSpawnBreakSteps, &o.break_step) < 0) goto fail;
   o.argv = (const char *const *)a.argv;
   o.env = (const char *const *)a.env;
   o.cwd = a.cwd;
@@ -591,12 +645,12 @@ fail:
 
 /* spawn(argv, options) -> pid: posix_spawn / CreateProcessW */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  return spawn_with(env, info, "spawn", ipc_spawn);
+  return spawn_with(env, info, "spawn", ipc_spawn, kSpawnBreaks);
 }
 
 /* forkExec(argv, options) -> pid: the article's unix branch (ENOSYS on Windows) */
 static napi_value js_fork_exec(napi_env env, napi_callback_info info) {
-  return spawn_with(env, info, "forkExec", ipc_fork_exec);
+  return spawn_with(env, info, "forkExec", ipc_fork_exec, kNoBreaks);
 }
 
 /* ---------- the pipe-thread variant: pipes, and threads that copy them into sockets ---------- */

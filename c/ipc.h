@@ -92,10 +92,23 @@ int ipc_relay_start(ipc_fd pipe_read, ipc_fd socket_write, ipc_relay **relay, ip
 /* Waits for the thread, reports how many bytes it copied and any error it met, frees it. */
 int ipc_relay_join(ipc_relay *relay, uint64_t *bytes, ipc_error *err);
 
-/* socketpair.c (shared): the loopback emulation Windows needs, compiled everywhere. */
+/* `--break NAME` (parent/break.ts, docs/workshop.md): teaching switches that skip one step
+ * of the article so that its symptom can be seen. Never set outside `--break`. */
+typedef enum ipc_break_step {
+  IPC_BREAK_NONE = 0,
+  /* spawn: no close-on-exec / HANDLE_LIST; the std handles stay inheritable afterwards */
+  IPC_BREAK_INHERIT_ALL,
+  /* spawn, Windows only: no STARTF_USESTDHANDLES */
+  IPC_BREAK_NO_STARTF,
+  /* socketpair emulation, Windows only: socket() (overlapped) instead of WSASocket(.., 0) */
+  IPC_BREAK_OVERLAPPED_SOCKET
+} ipc_break_step;
+
+/* socketpair.c (shared): the loopback emulation Windows needs, compiled everywhere.
+ * break_step: IPC_BREAK_NONE, or IPC_BREAK_OVERLAPPED_SOCKET (Windows only). */
 typedef void (*ipc_before_connect_fn)(void *ctx, unsigned port);
 int ipc_socketpair_emulated(ipc_fd pair[2], ipc_before_connect_fn before_connect, void *ctx,
-                            ipc_error *err);
+                            ipc_break_step break_step, ipc_error *err);
 /* socketpair_posix.c / socketpair_win.c: the best pair the platform offers. */
 int ipc_socketpair(ipc_fd pair[2], ipc_error *err);
 
@@ -119,6 +132,8 @@ typedef struct ipc_spawn_options {
    * 1: detached (the libuv guide's "Detaching processes") - POSIX: a new session (setsid);
    * Windows: DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP, outside every job of ours. */
   int detached;
+  /* IPC_BREAK_NONE, or a teaching switch: IPC_BREAK_INHERIT_ALL, IPC_BREAK_NO_STARTF. */
+  ipc_break_step break_step;
 } ipc_spawn_options;
 
 typedef struct ipc_exit {

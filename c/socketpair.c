@@ -29,11 +29,37 @@ static int same_address(const struct sockaddr_in *a, const struct sockaddr_in *b
          a->sin_addr.s_addr == b->sin_addr.s_addr;
 }
 
+/* --break overlapped-socket, a teaching switch (docs/workshop.md): socket() where the
+ * article insists on WSASocket(..., 0). Winsock's socket() creates overlapped sockets, and
+ * accept() gives the accepted socket the listener's attributes, so both ends of the pair
+ * are overlapped; the child's end is then a std handle Microsoft documents as unreliable
+ * for WriteFile without an OVERLAPPED structure. Kept non-inheritable like the real ones,
+ * so that this is the only difference. */
+static ipc_fd new_socket(ipc_break_step break_step, ipc_error *err) {
+#ifdef _WIN32
+  if (break_step == IPC_BREAK_OVERLAPPED_SOCKET) {
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (s == INVALID_SOCKET) {
+      ipc_fail_socket(err, "socket");
+      return IPC_NO_FD;
+    }
+    if (ipc_set_inheritable(s, 0, err) < 0) {
+      (void)closesocket(s);
+      return IPC_NO_FD;
+    }
+    return s;
+  }
+#else
+  (void)break_step; /* refused before this on POSIX (js_socketpair) */
+#endif
+  return ipc_tcp_socket(err);
+}
+
 /* Step 1: a listener on the loopback interface only. INADDR_ANY would accept connections
  * from the network. */
-static ipc_fd listen_on_loopback(struct sockaddr_in *addr, ipc_error *err) {
+static ipc_fd listen_on_loopback(struct sockaddr_in *addr, ipc_break_step break_step, ipc_error *err) {
   ipc_socklen len = sizeof *addr;
-  ipc_fd listener = ipc_tcp_socket(err);
+  ipc_fd listener = new_socket(break_step, err);
   if (listener == IPC_NO_FD) return IPC_NO_FD;
   if (ipc_tcp_exclusive(listener, err) < 0) goto fail;
   memset(addr, 0, sizeof *addr);
@@ -94,20 +120,20 @@ static int no_delay(ipc_fd fd, ipc_error *err) {
 }
 
 int ipc_socketpair_emulated(ipc_fd pair[2], ipc_before_connect_fn before_connect, void *ctx,
-                            ipc_error *err) {
+                            ipc_break_step break_step, ipc_error *err) {
   struct sockaddr_in addr, peer;
   ipc_socklen peer_len = sizeof peer;
   ipc_fd listener, connector = IPC_NO_FD, accepted = IPC_NO_FD;
   ipc_error ignored;
 
-  listener = listen_on_loopback(&addr, err);
+  listener = listen_on_loopback(&addr, break_step, err);
   if (listener == IPC_NO_FD) return -1;
   /* A seam for tests: lets a foreign process connect before we do. */
   if (before_connect) before_connect(ctx, (unsigned)ntohs(addr.sin_port));
 
   /* Step 2: connect, then accept. The connection completes in the kernel's backlog, so a
    * blocking connect before accept does not deadlock. */
-  connector = ipc_tcp_socket(err);
+  connector = new_socket(break_step, err);
   if (connector == IPC_NO_FD) goto fail;
   if (connect(connector, (struct sockaddr *)&addr, sizeof addr) != 0) {
     ipc_fail_socket(err, "connect");

@@ -4,5 +4,5 @@
 #include "ipc.h"
 
 int ipc_socketpair(ipc_fd pair[2], ipc_error *err) {
-  return ipc_socketpair_emulated(pair, NULL, NULL, err);
+  return ipc_socketpair_emulated(pair, NULL, NULL, IPC_BREAK_NONE, err);
 }

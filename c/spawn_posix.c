@@ -82,8 +82,8 @@ static int file_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options 
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa, o->stderr_fd, 2);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   /* Belt and braces: a descriptor some library opened without close-on-exec would
-   * otherwise leak into the child (node-pty #657). */
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+   * otherwise leak into the child (node-pty #657). (--break inherit-all skips it.) */
+  if (rc == 0 && o->break_step != IPC_BREAK_INHERIT_ALL) rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
 #endif
   /* ipc_spawn took the fork path when there is a cwd but no addchdir. */
   if (rc == 0 && o->cwd != NULL) rc = spawn_addchdir()(fa, o->cwd);
@@ -128,6 +128,15 @@ static int spawn_attributes(posix_spawnattr_t *attr, const ipc_spawn_options *o,
   return 0;
 }
 
+/* --break inherit-all, a teaching switch (docs/workshop.md): the child's write ends lose
+ * close-on-exec in this parent and keep it lost, so every child started while the parent
+ * still holds them inherits a copy (as descriptors 3 and up) and holds that stream open. */
+static int break_inherit_all(const ipc_spawn_options *o, ipc_error *err) {
+  if (o->break_step != IPC_BREAK_INHERIT_ALL) return 0;
+  if (ipc_set_inheritable(o->stdout_fd, 1, err) < 0) return -1;
+  return ipc_set_inheritable(o->stderr_fd, 1, err);
+}
+
 int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
@@ -144,6 +153,7 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   if (o->cwd != NULL && check_cwd(o->cwd, err) < 0) return -1;
   /* Searched in the child's PATH (path_posix.c), so posix_spawn, not posix_spawnp. */
   if (ipc_find_program(o->argv[0], o->env, o->cwd, path, sizeof path, err) < 0) return -1;
+  if (break_inherit_all(o, err) < 0) return -1;
   rc = posix_spawn_file_actions_init(&fa);
   if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawn_file_actions_init");
   rc = posix_spawnattr_init(&attr);

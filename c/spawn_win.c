@@ -583,8 +583,14 @@ typedef struct process_request {
   const wchar_t *cwd;         /* NULL: the parent's */
   HANDLE std[3];
   DWORD flags;                /* creation flags beyond the ones every child gets */
+  ipc_break_step break_step;  /* --break: a teaching switch, IPC_BREAK_NONE otherwise */
 } process_request;
 
+/* --break inherit-all and no-startf are teaching switches (docs/workshop.md): each skips
+ * one step below so its symptom can be seen. inherit-all: no handle list, so the child
+ * inherits every inheritable handle of the parent, and the std handles stay inheritable
+ * afterwards, so every later child inherits them too. no-startf: hStd* are set but
+ * STARTF_USESTDHANDLES is not, so Windows ignores them. */
 static int create_process(const process_request *req, PROCESS_INFORMATION *pi, ipc_error *err) {
   STARTUPINFOEXW si;
   HANDLE list[3];
@@ -595,7 +601,7 @@ static int create_process(const process_request *req, PROCESS_INFORMATION *pi, i
 
   memset(&si, 0, sizeof si);
   si.StartupInfo.cb = sizeof si;
-  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+  si.StartupInfo.dwFlags = req->break_step == IPC_BREAK_NO_STARTF ? 0 : STARTF_USESTDHANDLES;
   si.StartupInfo.hStdInput = req->std[0];
   si.StartupInfo.hStdOutput = req->std[1];
   si.StartupInfo.hStdError = req->std[2];
@@ -610,7 +616,8 @@ static int create_process(const process_request *req, PROCESS_INFORMATION *pi, i
     free(si.lpAttributeList);
     return -1;
   }
-  if (!UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list,
+  if (req->break_step != IPC_BREAK_INHERIT_ALL &&
+      !UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list,
                                  n * sizeof(HANDLE), NULL, NULL)) {
     ipc_fail_system(err, "UpdateProcThreadAttribute");
     goto done;
@@ -636,7 +643,7 @@ static int create_process(const process_request *req, PROCESS_INFORMATION *pi, i
   }
   ok = 0;
 done:
-  if (inheritable)
+  if (inheritable && req->break_step != IPC_BREAK_INHERIT_ALL)
     for (i = 0; i < n; i++) (void)SetHandleInformation(list[i], HANDLE_FLAG_INHERIT, 0);
   DeleteProcThreadAttributeList(si.lpAttributeList);
   free(si.lpAttributeList);
@@ -683,6 +690,7 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
    * cannot start a grandchild outside the job first. */
   req.flags = o->detached ? DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | breakaway_flag() : CREATE_SUSPENDED;
 
+  req.break_step = o->break_step;
   if (create_process(&req, &pi, err) < 0) {
     err->path = o->argv[0];
     goto done;

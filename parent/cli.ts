@@ -39,6 +39,8 @@ export interface ParentOptions {
   detached: boolean;
   /** `--color`: auto (the default) follows FORCE_COLOR, NO_COLOR and the terminal. */
   colour: ColourMode;
+  /** `--break NAME` (or `list`): switch one step of the article off, to teach. */
+  breakStep: string | null;
 }
 
 export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
@@ -59,6 +61,8 @@ Options:
   --color WHEN        colour the labels: auto (default: on a terminal, unless NO_COLOR;
                       FORCE_COLOR=1 turns it on for pipes, FORCE_COLOR=0 off), always, never
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
+  --break NAME        switch off one step of the article to see what it is for
+                      (teaching only; --break list names them; docs/workshop.md)
   --help              this text
 Passed on to the built-in children:
   --lines N  --max-sleep-ms M  --seed S  --line-bytes B  --streams both|stdout|stderr
@@ -99,6 +103,7 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     config: null,
     detached: false,
     colour: 'auto',
+    breakStep: null,
   };
   let childrenGiven = false;
   let i = 0;
@@ -129,6 +134,9 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
       i += 2;
     } else if (a === '--variant') {
       o.variant = value();
+      i += 2;
+    } else if (a === '--break') {
+      o.breakStep = value();
       i += 2;
     } else if (a === '--config') {
       o.config = value();

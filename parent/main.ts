@@ -10,6 +10,7 @@
 import { writeSync } from 'node:fs';
 import { StopSignals } from './stop-signals.ts';
 import { AddonMissingError } from './addon-error.ts';
+import { breakList, breakWarning, checkBreak, checkBreakVariant, releaseHeldWriteEnds, type BreakName } from './break.ts';
 import { parseParentArgs, PARENT_USAGE, UsageError, type ParentOptions } from './cli.ts';
 import { decideColour } from './colour.ts';
 import type { ChildSpec } from './variants/variant.ts';
@@ -64,6 +65,18 @@ async function main(args: readonly string[]): Promise<number> {
     writeSync(1, PARENT_USAGE);
     return 0;
   }
+  if (o.breakStep === 'list') {
+    writeSync(1, breakList());
+    return 0;
+  }
+  let breakStep: BreakName | null = null;
+  try {
+    if (o.breakStep !== null) breakStep = checkBreak(o.breakStep);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    say(e.message);
+    return EXIT_USAGE;
+  }
   let m: RelayModules;
   try {
     m = await loadRelay();
@@ -79,12 +92,19 @@ async function main(args: readonly string[]): Promise<number> {
     // Everything is checked before the first child starts.
     variant = m.chooseVariant(o.variant, process.env.IPC_VARIANT);
     specs = childSpecs(m, o);
+    if (breakStep !== null) {
+      checkBreakVariant(breakStep, variant.name);
+      const b = breakStep;
+      specs = specs.map((spec) => ({ ...spec, breakStep: b }));
+    }
     m.checkCapacity(variant, specs.length, m.ipc.FD_SETSIZE);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     say(`${e.message} (see --help)`);
     return EXIT_USAGE;
   }
+  // The warning comes before anything starts, so it is never missed in the output.
+  if (breakStep !== null) say(breakWarning(breakStep));
   const output = new m.Output();
   if (o.durationS === null && o.command === null && o.config === null && o.childOptions.lines === null) {
     output.write('Running forever, hit CTRL-C to stop.\n');
@@ -97,6 +117,7 @@ async function main(args: readonly string[]): Promise<number> {
     durationMs: o.durationS === null ? null : Math.round(o.durationS * 1000),
     signals,
     labels: new m.Labels(decideColour(o.colour, process.env, process.stdout)),
+    ...(breakStep === 'inherit-all' && { afterStart: () => void releaseHeldWriteEnds() }),
   });
   try {
     return await relay.run();
@@ -113,6 +134,9 @@ async function main(args: readonly string[]): Promise<number> {
     }
     say(e.message);
     return EXIT_FAILURE;
+  } finally {
+    // --break keep-write-ends: the parent let go of its copies only now.
+    releaseHeldWriteEnds();
   }
 }
 

@@ -46,7 +46,19 @@ export interface SpawnOptions {
    * never guarded, it keeps running after this process ends.
    */
   detached?: boolean;
+  /**
+   * A teaching switch (`--break`, parent/break.ts), never for real use: the spawn skips
+   * one of its steps so the symptom it prevents can be seen.
+   * 'inherit-all': POSIX: stdout and stderr stay inheritable in this parent after the
+   * spawn and descriptors from 3 up are not closed in the child; Windows: no
+   * PROC_THREAD_ATTRIBUTE_HANDLE_LIST, and the handles stay inheritable afterwards. So a
+   * later child inherits this child's write ends while this parent still holds them.
+   * 'no-startf' (Windows only; ENOTSUP elsewhere): STARTF_USESTDHANDLES is not set.
+   */
+  breakStep?: NativeSpawnBreak;
 }
+
+export type NativeSpawnBreak = 'inherit-all' | 'no-startf';
 
 /** What the Windows tests read instead of /proc (c/spawn_win.c, ipc_measure_process). */
 export interface ProcessInfo {
@@ -61,6 +73,12 @@ export interface ProcessInfo {
 export interface SocketpairOptions {
   /** Use the loopback emulation Windows needs, even where a real socketpair exists. */
   emulate?: boolean;
+  /**
+   * A teaching switch (`--break overlapped-socket`), Windows only (ENOTSUP elsewhere):
+   * the emulation makes its sockets with socket(), which gives overlapped sockets,
+   * instead of WSASocket(..., 0).
+   */
+  breakStep?: 'overlapped-socket';
   /** Test seam: called with the listener's port before the pair connects to it. */
   beforeConnect?: (port: number) => void;
 }

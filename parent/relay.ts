@@ -101,6 +101,9 @@ export interface RelayOptions {
   signals?: StopSignals;
   /** How lines are labelled (coloured or not, main.ts decides); omitted: plain. */
   labels?: Labels;
+  /** Called once every child has started (before the first select()): `--break
+   * inherit-all` closes the write ends it kept open until then. */
+  afterStart?: () => void;
 }
 
 /** Runs the children with the loop their variant needs. */
@@ -163,6 +166,7 @@ abstract class RelayCore<S extends SourceBase> {
     this.listenForJobControl();
     try {
       await this.startChildren();
+      this.opts.afterStart?.();
       if (this.opts.durationMs !== null) {
         this.timers.push(setTimeout(() => this.stop('duration'), this.opts.durationMs));
       }

@@ -14,7 +14,8 @@ export const socketpairVariant: DescriptorVariant = {
   start: (spec, trace) =>
     startOverChannels(spec, trace, {
       name: 'socketpair',
-      open: () => ipc.socketpair(),
+      // break: overlapped-socket makes the pair with socket() (Windows only).
+      open: (spec) => (spec.breakStep === 'overlapped-socket' ? ipc.socketpair({ breakStep: 'overlapped-socket' }) : ipc.socketpair()),
       close: (fd) => ipc.close(fd),
       spawn: (argv, options) => ipc.spawn(argv, options),
     }),

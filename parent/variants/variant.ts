@@ -4,7 +4,9 @@
  * shared, and so is the select() multiplexer for the variants that hand it descriptors.
  */
 import type { Readable } from 'node:stream';
+import type { NativeSpawnBreak } from '../native.ts';
 import type { StreamKind } from '../lines.ts';
+import type { BreakName } from '../break.ts';
 import type { Trace } from '../trace.ts';
 
 /** What to run: a built-in child, a command after `--`, or a `--config` entry. */
@@ -18,6 +20,8 @@ export interface ChildSpec {
   /** `--detached` / `"detached": true`: outside the parent's tree, keeps running after
    * the parent exits (the libuv guide's "Detaching processes"). */
   detached?: boolean;
+  /** `--break NAME` (parent/break.ts): one step of the article switched off, to teach. */
+  breakStep?: BreakName;
 }
 
 /** How a child ended: exactly one of code and signal is set. */
@@ -72,13 +76,17 @@ export function spawnOptions(spec: ChildSpec, stdout: number, stderr: number): {
   cwd?: string;
   env?: string[];
   detached?: boolean;
+  breakStep?: NativeSpawnBreak;
 } {
   const env = envList(spec.env);
+  const breakStep = spec.breakStep === 'inherit-all' || spec.breakStep === 'no-startf' ? spec.breakStep : undefined;
   return {
     stdout,
     stderr,
     ...(spec.cwd !== undefined && { cwd: spec.cwd }),
     ...(env !== undefined && { env }),
     ...(spec.detached === true && { detached: true }),
+    // Only the breaks the native spawn does itself; the others are TypeScript steps.
+    ...(breakStep !== undefined && { breakStep }),
   };
 }
