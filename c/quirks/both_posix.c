@@ -445,6 +445,78 @@ static int select_details(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/*
+ * article-bugs, the POSIX side: two slips of the article's C parent, run for real. A read
+ * end at end of stream that is never closed stays "readable" for ever, so select() returns
+ * at once, again and again (a busy loop); and a select() interrupted by SIGCHLD returns -1
+ * with EINTR, which a loop that treats every -1 as fatal takes for a failure.
+ */
+static void on_child(int sig) { (void)sig; }
+
+static int article_bugs(int argc, char **argv, const char *self) {
+  int sv[2], rc, e, rounds = 0;
+  fd_set set;
+  struct timeval tv;
+  struct sigaction sa, old;
+  double t0;
+  pid_t pid;
+  char byte;
+  (void)argc;
+  (void)argv;
+  (void)self;
+
+  quirk_side("wrong", "a read end at end of stream, left open and left in the set");
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return quirk_fail("socketpair", "%s", errno_name(errno));
+  (void)close(sv[1]);
+  t0 = now_ms();
+  while (now_ms() - t0 < 100) {
+    FD_ZERO(&set);
+    FD_SET(sv[0], &set);
+    tv.tv_sec = 1;
+    tv.tv_usec = 0;
+    rc = select(sv[0] + 1, &set, NULL, NULL, &tv);
+    if (rc != 1 || read(sv[0], &byte, 1) != 0) return quirk_fail("select/read at EOF", "select %d, %s", rc, errno_name(errno));
+    rounds++;
+  }
+  quirk_say("in 100 ms, select() (timeout 1 s) returned at once %d times, and each read() returned 0: a busy loop", rounds);
+  quirk_value("eof_rounds_100ms", "%d", rounds);
+  (void)close(sv[0]);
+
+  quirk_side("wrong", "select() while a child exits: SIGCHLD interrupts it");
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return quirk_fail("socketpair", "%s", errno_name(errno));
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_child; /* no SA_RESTART; select() is never restarted anyway */
+  if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGCHLD, &sa, &old) != 0) return quirk_fail("sigaction", "%s", errno_name(errno));
+  pid = fork();
+  if (pid < 0) return quirk_fail("fork", "%s", errno_name(errno));
+  if (pid == 0) {
+    sleep_ms(50);
+    _exit(0);
+  }
+  FD_ZERO(&set);
+  FD_SET(sv[0], &set);
+  tv.tv_sec = 5;
+  tv.tv_usec = 0;
+  t0 = now_ms();
+  rc = select(sv[0] + 1, &set, NULL, NULL, &tv);
+  e = rc < 0 ? errno : 0;
+  quirk_say("select() with nothing to read (timeout 5 s) returned %d after %.0f ms%s%s", rc, now_ms() - t0, rc < 0 ? ": " : "",
+            rc < 0 ? errno_name(e) : "");
+  quirk_value("sigchld_select", "%s", rc < 0 ? errno_name(e) : "no error");
+  {
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+      if (errno != EINTR) return quirk_fail("waitpid", "%s", errno_name(errno));
+    }
+  }
+  (void)sigaction(SIGCHLD, &old, NULL);
+  (void)close(sv[0]);
+  (void)close(sv[1]);
+  quirk_side("right", "what the project does");
+  quirk_say("parent/relay.ts closes a read end at its first end of stream and drops it from the set; c/select.c turns EINTR into \"nothing ready\"");
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "fcntl(F_GETFL) where F_SETFL was meant; FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -453,5 +525,6 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"stdio-child", "helper: full|flush|unbuffered LINES GAP_MS, lines through stdio", stdio_child},
   {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
   {"select-details", "nfds bounds the descriptors; three empty sets sleep", select_details},
+  {"article-bugs", "EOF left in the set: a busy loop; SIGCHLD: select() fails with EINTR", article_bugs},
   {NULL, NULL, NULL},
 };

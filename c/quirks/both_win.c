@@ -534,6 +534,62 @@ static int select_details(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/*
+ * article-bugs, the Windows side: a SOCKET is an unsigned 64-bit number, so the article's
+ * `listener < 0` can never catch INVALID_SOCKET (only the truncation to int makes it look
+ * like -1); CreateProcess reports failure in GetLastError(), so strerror(errno) after it
+ * prints errno's stale value; and ReadFile on a pipe whose writers are gone fails with
+ * ERROR_BROKEN_PIPE, which is how end of stream looks (commit e9c71ac's thread treated it
+ * as an error).
+ */
+static int article_bugs(int argc, char **argv, const char *self) {
+  SOCKET invalid = INVALID_SOCKET;
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  wchar_t cmd[] = L"Z:\\no\\such\\program.exe";
+  HANDLE rd, wr;
+  char buf[16];
+  DWORD got = 0, e;
+  BOOL ok;
+  (void)argc;
+  (void)argv;
+  (void)self;
+
+  quirk_side("wrong", "SOCKET is unsigned: `listener < 0` is never true");
+  quirk_say("sizeof(SOCKET) = %u bytes; INVALID_SOCKET = %llu; (int)INVALID_SOCKET = %d", (unsigned)sizeof(SOCKET),
+            (unsigned long long)invalid, (int)invalid);
+  quirk_say("gcc -Wextra warns that `socket < 0` is always false for this type");
+  quirk_value("socket_bytes", "%u", (unsigned)sizeof(SOCKET));
+  quirk_value("invalid_socket", "%llu", (unsigned long long)invalid);
+  quirk_value("invalid_as_int", "%d", (int)invalid);
+
+  quirk_side("wrong", "strerror(errno) after CreateProcess fails");
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  errno = 0;
+  ok = CreateProcessW(NULL, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi);
+  e = GetLastError();
+  if (ok) {
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return quirk_fail("CreateProcessW", "a program that does not exist was started");
+  }
+  quirk_say("CreateProcessW failed; strerror(errno) says \"%s\"; GetLastError() = %lu (%s)", strerror(errno), (unsigned long)e, win_name(e));
+  quirk_value("errno_after_createprocess", "%d", errno);
+  quirk_value("getlasterror_after_createprocess", "%lu", (unsigned long)e);
+
+  quirk_side("info", "ReadFile at end of stream on a pipe: FALSE with ERROR_BROKEN_PIPE");
+  if (!CreatePipe(&rd, &wr, NULL, 0)) return fail_win("CreatePipe");
+  CloseHandle(wr);
+  ok = ReadFile(rd, buf, sizeof buf, &got, NULL);
+  e = ok ? 0 : GetLastError();
+  quirk_say("ReadFile returned %s, %lu bytes, GetLastError() = %lu%s", ok ? "TRUE" : "FALSE", (unsigned long)got, (unsigned long)e,
+            e == ERROR_BROKEN_PIPE ? " (ERROR_BROKEN_PIPE): this is end of stream, not a failure" : "");
+  quirk_value("pipe_eof_error", "%lu", (unsigned long)e);
+  CloseHandle(rd);
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "blocking recv vs ioctlsocket(FIONBIO); FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -542,5 +598,6 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"stdio-child", "helper: full|flush|unbuffered LINES GAP_MS, lines through stdio", stdio_child},
   {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
   {"select-details", "nfds ignored; three empty sets; overlapped vs non-blocking", select_details},
+  {"article-bugs", "SOCKET is unsigned; strerror after CreateProcess; ERROR_BROKEN_PIPE at EOF", article_bugs},
   {NULL, NULL, NULL},
 };
