@@ -590,6 +590,84 @@ static int article_bugs(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/*
+ * redirect-std, the Windows side: the article's Perl way for an API without STARTUPINFO.
+ * SetStdHandle makes the socket the parent's standard output, CreateProcess (bInheritHandles
+ * TRUE, no STARTF_USESTDHANDLES) passes the parent's standard handles on, SetStdHandle
+ * restores. While it lasts, the parent's own WriteFile(GetStdHandle(...)) goes to the
+ * child's socket; the C runtime's fd 1, opened at startup, still has the old handle.
+ */
+#define REDIRECT_PARENT_LINE "parent: its own line, written while the child was being started\n"
+
+static int redirect_run(int through_own_std_handle, const char *key) {
+  SOCKET r, w;
+  HANDLE saved = GetStdHandle(STD_OUTPUT_HANDLE), now;
+  wchar_t self[MAX_PATH], cmd[MAX_PATH + 32];
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  BOOL ok;
+  DWORD wrote;
+  char got[4096];
+  int total = 0, n;
+  char k[48];
+  if (self_path(self, MAX_PATH) != 0) return 1;
+  if (loopback_pair(&r, &w, 1) != 0) return 1;
+  wcscpy(cmd, L"\"");
+  wcscat(cmd, self);
+  wcscat(cmd, L"\" sleep-child 0 0");
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  fflush(stdout);
+  if (through_own_std_handle) {
+    if (!SetStdHandle(STD_OUTPUT_HANDLE, (HANDLE)w)) return fail_win("SetStdHandle");
+  } else {
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = (HANDLE)w;
+    si.hStdError = (HANDLE)w;
+  }
+  ok = CreateProcessW(self, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+  /* The parent's own line, through its standard handle as it is now. */
+  now = GetStdHandle(STD_OUTPUT_HANDLE);
+  if (!WriteFile(now, REDIRECT_PARENT_LINE, (DWORD)(sizeof REDIRECT_PARENT_LINE - 1), &wrote, NULL)) return fail_win("WriteFile");
+  if (through_own_std_handle && !SetStdHandle(STD_OUTPUT_HANDLE, saved)) return fail_win("SetStdHandle(restore)");
+  closesocket(w);
+  if (!ok) return fail_win("CreateProcessW");
+  for (;;) {
+    n = recv(r, got + total, (int)sizeof got - 1 - total, 0);
+    if (n <= 0 || total + n >= (int)sizeof got - 1) {
+      if (n > 0) total += n;
+      break;
+    }
+    total += n;
+  }
+  got[total] = '\0';
+  WaitForSingleObject(pi.hProcess, 10000);
+  CloseHandle(pi.hThread);
+  CloseHandle(pi.hProcess);
+  closesocket(r);
+  quirk_say("the child's socket received: %s%s", strstr(got, "sleep-child") ? "the child's line" : "no line from the child",
+            strstr(got, "parent: its own line") ? ", and the parent's own line" : ", nothing of the parent's");
+  (void)snprintf(k, sizeof k, "%s_child_in_socket", key);
+  quirk_value(k, "%s", strstr(got, "sleep-child") ? "yes" : "no");
+  (void)snprintf(k, sizeof k, "%s_parent_in_socket", key);
+  quirk_value(k, "%s", strstr(got, "parent: its own line") ? "yes" : "no");
+  return 0;
+}
+
+static int redirect_std(int argc, char **argv, const char *self) {
+  (void)argc;
+  (void)argv;
+  (void)self;
+  if (start_winsock() != 0) return 1;
+  quirk_side("wrong", "SetStdHandle(the socket), CreateProcess without STARTF_USESTDHANDLES, SetStdHandle(restore)");
+  if (redirect_run(1, "own") != 0) return 1;
+  quirk_side("right", "give the socket to the child only: STARTUPINFO with STARTF_USESTDHANDLES");
+  quirk_say("(the parent's own line below went to the parent's real stdout)");
+  if (redirect_run(0, "child_only") != 0) return 1;
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "blocking recv vs ioctlsocket(FIONBIO); FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -599,5 +677,6 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
   {"select-details", "nfds ignored; three empty sets; overlapped vs non-blocking", select_details},
   {"article-bugs", "SOCKET is unsigned; strerror after CreateProcess; ERROR_BROKEN_PIPE at EOF", article_bugs},
+  {"redirect-std", "SetStdHandle around CreateProcess vs STARTF_USESTDHANDLES", redirect_std},
   {NULL, NULL, NULL},
 };
