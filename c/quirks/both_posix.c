@@ -593,6 +593,34 @@ static int redirect_std(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/*
+ * order-child MODE LINES GAP_MS: LINES lines alternating "out K" on stdout and "err K" on
+ * stderr, GAP_MS apart, through stdio with its default buffering (MODE stdio: stdout fully
+ * buffered when it is not a terminal, stderr never fully buffered), or with fflush after
+ * every line (MODE flush). stdout goes through fwrite, as in stdio-child, so that Wine's
+ * printf, which flushes at each newline, cannot hide the buffering.
+ */
+static int order_child(int argc, char **argv, const char *self) {
+  const char *mode = argc > 0 ? argv[0] : "";
+  long lines = argc > 1 ? parse_long(argv[1], -1) : -1, gap = argc > 2 ? parse_long(argv[2], -1) : -1, i;
+  int flush = strcmp(mode, "flush") == 0;
+  (void)self;
+  if ((!flush && strcmp(mode, "stdio") != 0) || lines < 0 || gap < 0) return quirk_fail("order-child", "usage: order-child stdio|flush LINES GAP_MS");
+  for (i = 1; i <= lines; i++) {
+    char line[64];
+    int n = snprintf(line, sizeof line, "%s %ld pid %ld\n", i % 2 ? "out" : "err", i, (long)getpid());
+    if (n <= 0) return 3;
+    if (i % 2) {
+      if (fwrite(line, 1, (size_t)n, stdout) != (size_t)n) return 3;
+      if (flush && fflush(stdout) != 0) return 3;
+    } else if (fputs(line, stderr) == EOF) {
+      return 3;
+    }
+    if (gap > 0) sleep_ms(gap);
+  }
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "fcntl(F_GETFL) where F_SETFL was meant; FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -600,6 +628,7 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"zombies-and-sigpipe", "zombies until waitpid; SIGPIPE vs EPIPE", zombies_and_sigpipe},
   {"stdio-child", "helper: full|flush|unbuffered LINES GAP_MS, lines through stdio", stdio_child},
   {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
+  {"order-child", "helper: stdio|flush LINES GAP_MS, stdout and stderr lines alternating", order_child},
   {"select-details", "nfds bounds the descriptors; three empty sets sleep", select_details},
   {"article-bugs", "EOF left in the set: a busy loop; SIGCHLD: select() fails with EINTR", article_bugs},
   {"redirect-std", "the parent's own fd 1 redirected to start a child vs a dup2 file action", redirect_std},
