@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
+#include <process.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -287,6 +288,31 @@ static int cmd_emit(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/* `quirk_c exec-pid`: prints its process id, then replaces itself with `quirk_c print-pid`
+ * through the C runtime's _execv, as POSIX code would with execv. Windows cannot load a new
+ * image into a running process, so the runtime starts a new one and ends this one: the
+ * second line shows another id. */
+static int cmd_exec_pid(int argc, char **argv, const char *self) {
+  char *args[3];
+  (void)argc;
+  (void)argv;
+  printf("before _execv: pid %lu\n", (unsigned long)GetCurrentProcessId());
+  if (fflush(stdout) != 0) return 3;
+  args[0] = (char *)self;
+  args[1] = (char *)"print-pid";
+  args[2] = NULL;
+  (void)_execv(self, (const char *const *)args);
+  return quirk_fail("_execv", "%s", errno_name(errno));
+}
+
+static int cmd_print_pid(int argc, char **argv, const char *self) {
+  (void)argc;
+  (void)argv;
+  (void)self;
+  printf("after _execv: pid %lu\n", (unsigned long)GetCurrentProcessId());
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
 /* `quirk_c emit-mode text|binary`: writes "one\ntwo\n" with one _write to fd 1, leaving fd 1
  * in the C runtime's default text mode (text), or after _setmode(_O_BINARY) (binary), the
  * way c/child.c does it. What arrives shows what text mode adds. */
@@ -451,8 +477,8 @@ static int cmd_overlapped_std_handle(int argc, char **argv, const char *self) {
   quirk_side("right", "WSASocketW(..., dwFlags 0) (non-overlapped, c/io_win.c) as the child's stdout");
   if (child_through_pair(0, "nonoverlapped") != 0) return 1;
   if (wine) {
-    quirk_note("answered by Wine %s, which accepts both kinds; on Windows the C runtime cannot write to an "
-               "overlapped socket (KB Q131623), so the wrong side fails there", wine);
+    quirk_note("answered by Wine %s, which accepts both kinds; on Windows the C runtime's plain WriteFile on an "
+               "overlapped socket is not defined to work (WriteFile docs; libuv#2961): documented, never observed here", wine);
   }
   quirk_value("wine", "%s", wine ? wine : "no");
   return 0;
@@ -821,6 +847,8 @@ const struct quirk_command QUIRK_COMMANDS[] = {
   {"print-argv", "(helper child) prints its arguments as a JSON array", cmd_print_argv},
   {"program-lookup", "where CreateProcess finds a program given without folder or .exe", cmd_program_lookup},
   {"whereami", "(helper child) prints its own path", cmd_whereami},
+  {"exec-pid", "prints its pid, then _execv's print-pid, which prints its own", cmd_exec_pid},
+  {"print-pid", "(helper child) prints its pid", cmd_print_pid},
   {"emit-mode", "(helper child) text|binary: \"one\\ntwo\\n\" in one _write, fd 1 in that mode", cmd_emit_mode},
   {NULL, NULL, NULL},
 };
