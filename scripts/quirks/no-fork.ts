@@ -90,7 +90,7 @@ async function execOnWindows(shown: Shown): Promise<void> {
 export const quirk: Quirk = {
   order: 1,
   id: 'no-fork',
-  title: 'No fork() on Windows, and _exec* starts a new process: use CreateProcess (posix_spawn on POSIX)',
+  title: 'No fork() and no in-place exec on Windows: use CreateProcess (posix_spawn on POSIX)',
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'same',
   observed: {
@@ -102,8 +102,8 @@ export const quirk: Quirk = {
   doc: {
     problem:
       "The article's unix branch forks, `dup2`s the pipe ends onto 1 and 2, and execs. Windows has no `fork`, and although its C runtime has `_execv` and friends, " +
-      'they cannot replace a running image: the runtime starts the program as a new process, with a new PID, and ends the caller, so a parent waiting for the old PID ' +
-      "sees it exit at once. Perl's `fork` emulation on Windows runs the \"child\" as a thread of the same process and returns a negative pseudo-process ID; " +
+      'Windows has no call that loads a new program into a running process: under Wine the runtime started the program as a new process, with a new PID, ' +
+      "and ended the caller, so the parent waiting for the old PID saw it exit at once (Microsoft's documentation only says the new program overlays the caller). Perl's `fork` emulation on Windows runs the \"child\" as a thread of the same process and returns a negative pseudo-process ID; " +
       "the article reports that killing it signalled the own process group and ended the parent too.",
     why:
       'Windows creates a process from an executable and a command line in one call (`CreateProcess`), with the std handles given in `STARTUPINFO`; there is no call that copies ' +
