@@ -30,9 +30,9 @@ export const quirk: Quirk = {
       'search order, which predates PATH-only conventions. The search happens in the parent, before the child or its environment exists.',
     platforms: "Windows (all versions). POSIX's execvp and posix_spawnp search PATH only, and an empty PATH entry means the current folder.",
     handled:
-      'c/spawn_win.c passes argv[0] through CreateProcessW with lpApplicationName NULL today, so this search applies to commands after `--` and ' +
-      "in `--config`; resolving argv[0] along the child's own PATH and PATHEXT, as libuv's `search_path` does, and refusing `.bat`/`.cmd`, is being " +
-      'added in parallel (issue 11). Give a full path to be sure which program runs.',
+      'c/spawn_win.c hands the command line to CreateProcessW with lpApplicationName NULL (as of this entry), so this search order applies to ' +
+      "commands after `--` and in `--config` whose argv[0] has no folder; libuv's `search_path` shows the alternative: resolve argv[0] along the " +
+      "child's own PATH and PATHEXT before CreateProcess, and refuse `.bat`/`.cmd`. Give a full path to be sure which program runs.",
     source:
       'Microsoft docs, `CreateProcessW` (the search order for lpCommandLine; ".exe" appended; batch files need cmd.exe); libuv src/win/process.c ' +
       '`search_path`; CVE-2024-27980 (BatBadBut).',
