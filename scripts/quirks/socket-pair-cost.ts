@@ -40,9 +40,14 @@ export const quirk: Quirk = {
     shown.notes.push('8 MiB (at most 50,000 writes) per size, channel and run; the median of 3 runs; the machine is shared, so single runs vary by a factor of 2.');
     return shown;
   },
-  verify(t, shown) {
+  verify(t, shown, ctx) {
     for (const size of ['1', '100']) {
       const ratio = Number(value(shown, `ratio_${size}`));
+      // Measured on Linux only: elsewhere the numbers are reported, not asserted.
+      if (ctx.platform !== 'linux') {
+        t.comment(`${size}-byte writes on ${ctx.platform}: socket / pipe = ${ratio} (never measured here before)`);
+        continue;
+      }
       t.ok(ratio > MIN_SMALL_WRITE_RATIO, `${size}-byte writes: the socket pair costs more than the pipe (x${ratio}, pipe ${value(shown, `pipe_us_${size}`)} us, socket ${value(shown, `socket_us_${size}`)} us)`);
     }
     for (const size of ['1000', '8192', '65536']) t.comment(`${size}-byte writes: socket / pipe = ${value(shown, `ratio_${size}`)}`);
