@@ -91,6 +91,11 @@ export function renderCatalogue(quirks: readonly Quirk[]): string {
     L.push(`- **Source.** ${d.source}`);
     L.push('- **Observed.**');
     for (const [place, name] of OBSERVED_PLACES) L.push(`  - ${name}: ${renderSighting(q.observed[place])}.`);
+    if (d.table && d.table.length > 1) {
+      const [head, ...rows] = d.table;
+      L.push('', `| ${head!.join(' | ')} |`, `|${head!.map(() => '---|').join('')}`);
+      for (const row of rows) L.push(`| ${row.join(' | ')} |`);
+    }
   }
   return L.join('\n');
 }

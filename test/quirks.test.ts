@@ -4,8 +4,11 @@
  * demonstration cannot run on this platform is skipped with the reason in its name: the
  * Windows ones run in the Wine suite (`npm run test:wine`), where this file runs too.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'tape';
+import { PARENT_USAGE } from '../parent/cli.ts';
+import { PROJECT_ROOT } from '../scripts/wine.ts';
 import { checkObserved, documentWith, QUIRKS_DOC, renderCatalogue } from '../scripts/quirk.ts';
 import { loadQuirks } from '../scripts/quirks/index.ts';
 import { currentContext, type Quirk } from '../scripts/quirks/quirk.ts';
@@ -35,6 +38,24 @@ test('quirk catalogue', async (outer) => {
     t.deepEqual(quirks.map((q) => q.order), [...quirks.map((q) => q.order)].sort((a, b) => a - b), 'ordered');
     const doc = readFileSync(QUIRKS_DOC, 'utf8').replaceAll('\r\n', '\n');
     t.equal(doc, documentWith(quirks).replaceAll('\r\n', '\n'), 'docs/quirks.md matches scripts/quirks/*.ts (regenerate with npm run quirk -- --doc)');
+    t.end();
+  });
+
+  outer.test("docs: the files the README's commands name exist, and nothing points users at ../shared/", (t) => {
+    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+    const named = [...readme.matchAll(/\b(docs\/examples\/[\w.-]+)/g)].map((m) => m[1]!);
+    t.ok(named.length >= 3, `the README names its example files (${[...new Set(named)].join(', ')})`);
+    for (const f of new Set(named)) t.ok(existsSync(join(PROJECT_ROOT, f)), `${f} exists`);
+    for (const doc of ['README.md', 'docs/windows.md', 'docs/variants.md', 'docs/quirks.md', 'docs/design.md']) {
+      t.notOk(/\.\.\/shared\/|WINDOWS-FACTS/.test(readFileSync(join(PROJECT_ROOT, doc), 'utf8')), `${doc} does not point at ../shared/`);
+    }
+    t.end();
+  });
+
+  outer.test('docs: --help gives the --config schema and says where a child\'s streams go', (t) => {
+    for (const key of ['"name"', '"argv"', '"cwd"', '"env"']) t.ok(PARENT_USAGE.includes(key), `--help names the --config key ${key}`);
+    t.match(PARENT_USAGE, /stdin is \/dev\/null \(NUL on Windows\)/, "--help says a child's stdin is the null device");
+    t.match(PARENT_USAGE, /Both kinds of line go to the parent's stdout/, 'and that both streams go to the parent\'s stdout');
     t.end();
   });
 

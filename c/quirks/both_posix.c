@@ -445,6 +445,182 @@ static int select_details(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/*
+ * article-bugs, the POSIX side: two slips of the article's C parent, run for real. A read
+ * end at end of stream that is never closed stays "readable" for ever, so select() returns
+ * at once, again and again (a busy loop); and a select() interrupted by SIGCHLD returns -1
+ * with EINTR, which a loop that treats every -1 as fatal takes for a failure.
+ */
+static void on_child(int sig) { (void)sig; }
+
+static int article_bugs(int argc, char **argv, const char *self) {
+  int sv[2], rc, e, rounds = 0;
+  fd_set set;
+  struct timeval tv;
+  struct sigaction sa, old;
+  double t0;
+  pid_t pid;
+  char byte;
+  (void)argc;
+  (void)argv;
+  (void)self;
+
+  quirk_side("wrong", "a read end at end of stream, left open and left in the set");
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return quirk_fail("socketpair", "%s", errno_name(errno));
+  (void)close(sv[1]);
+  t0 = now_ms();
+  while (now_ms() - t0 < 100) {
+    FD_ZERO(&set);
+    FD_SET(sv[0], &set);
+    tv.tv_sec = 1;
+    tv.tv_usec = 0;
+    rc = select(sv[0] + 1, &set, NULL, NULL, &tv);
+    if (rc != 1 || read(sv[0], &byte, 1) != 0) return quirk_fail("select/read at EOF", "select %d, %s", rc, errno_name(errno));
+    rounds++;
+  }
+  quirk_say("in 100 ms, select() (timeout 1 s) returned at once %d times, and each read() returned 0: a busy loop", rounds);
+  quirk_value("eof_rounds_100ms", "%d", rounds);
+  (void)close(sv[0]);
+
+  quirk_side("wrong", "select() while a child exits: SIGCHLD interrupts it");
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return quirk_fail("socketpair", "%s", errno_name(errno));
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_child; /* no SA_RESTART; select() is never restarted anyway */
+  if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGCHLD, &sa, &old) != 0) return quirk_fail("sigaction", "%s", errno_name(errno));
+  pid = fork();
+  if (pid < 0) return quirk_fail("fork", "%s", errno_name(errno));
+  if (pid == 0) {
+    sleep_ms(50);
+    _exit(0);
+  }
+  FD_ZERO(&set);
+  FD_SET(sv[0], &set);
+  tv.tv_sec = 5;
+  tv.tv_usec = 0;
+  t0 = now_ms();
+  rc = select(sv[0] + 1, &set, NULL, NULL, &tv);
+  e = rc < 0 ? errno : 0;
+  quirk_say("select() with nothing to read (timeout 5 s) returned %d after %.0f ms%s%s", rc, now_ms() - t0, rc < 0 ? ": " : "",
+            rc < 0 ? errno_name(e) : "");
+  quirk_value("sigchld_select", "%s", rc < 0 ? errno_name(e) : "no error");
+  {
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+      if (errno != EINTR) return quirk_fail("waitpid", "%s", errno_name(errno));
+    }
+  }
+  (void)sigaction(SIGCHLD, &old, NULL);
+  (void)close(sv[0]);
+  (void)close(sv[1]);
+  quirk_side("right", "what the project does");
+  quirk_say("parent/relay.ts closes a read end at its first end of stream and drops it from the set; c/select.c turns EINTR into \"nothing ready\"");
+  return 0;
+}
+
+/*
+ * redirect-std: for an API that takes no std handles (system(), a library's spawn), the
+ * only way to give a child a socket as stdout is to make it the parent's own fd 1 for a
+ * while: save fd 1 (dup), dup2 the socket onto it, start the child, restore. Meanwhile
+ * everything the parent itself writes to fd 1 goes to the child's socket too. The right
+ * way, where the API allows it, hands the socket to the child only (a dup2 file action).
+ */
+#define REDIRECT_PARENT_LINE "parent: its own line, written while the child was being started\n"
+
+/* Everything that arrives on fd until end of stream (at most cap - 1 bytes kept). */
+static int read_all(int fd, char *buf, size_t cap) {
+  size_t total = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf + total, cap - 1 - total);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0 || total + (size_t)n >= cap - 1) {
+      total += (size_t)(n > 0 ? n : 0);
+      break;
+    }
+    total += (size_t)n;
+  }
+  buf[total] = '\0';
+  return (int)total;
+}
+
+static int redirect_run(const char *self, int by_dup2_of_own_fd1, const char *key) {
+  int sv[2], saved = -1, rc, status;
+  pid_t pid;
+  char got[4096];
+  char *args[] = {(char *)self, (char *)"sleep-child", (char *)"0", (char *)"0", NULL};
+  posix_spawn_file_actions_t fa;
+  char k[48];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return quirk_fail("socketpair", "%s", errno_name(errno));
+  if (fflush(stdout) != 0) return quirk_fail("fflush", "%s", errno_name(errno));
+  if (by_dup2_of_own_fd1) {
+    /* The parent's own fd 1 becomes the socket; the child inherits fd 1 as it is. */
+    saved = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    if (saved < 0 || dup2(sv[1], 1) < 0) return quirk_fail("dup/dup2", "%s", errno_name(errno));
+    rc = posix_spawn(&pid, self, NULL, NULL, args, environ);
+  } else {
+    rc = posix_spawn_file_actions_init(&fa);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+    if (rc == 0) rc = posix_spawn(&pid, self, &fa, NULL, args, environ);
+    (void)posix_spawn_file_actions_destroy(&fa);
+  }
+  /* The parent writes a line of its own while the child runs. */
+  if (write(1, REDIRECT_PARENT_LINE, sizeof REDIRECT_PARENT_LINE - 1) < 0) return quirk_fail("write", "%s", errno_name(errno));
+  if (by_dup2_of_own_fd1 && (dup2(saved, 1) < 0 || close(saved) != 0)) return quirk_fail("restore fd 1", "%s", errno_name(errno));
+  (void)close(sv[1]);
+  if (rc != 0) return quirk_fail("posix_spawn", "%s", errno_name(rc));
+  if (read_all(sv[0], got, sizeof got) < 0) return quirk_fail("read", "%s", errno_name(errno));
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return quirk_fail("waitpid", "%s", errno_name(errno));
+  }
+  (void)close(sv[0]);
+  quirk_say("the child's socket received: %s%s", strstr(got, "sleep-child") ? "the child's line" : "no line from the child",
+            strstr(got, "parent: its own line") ? ", and the parent's own line" : ", nothing of the parent's");
+  (void)snprintf(k, sizeof k, "%s_child_in_socket", key);
+  quirk_value(k, "%s", strstr(got, "sleep-child") ? "yes" : "no");
+  (void)snprintf(k, sizeof k, "%s_parent_in_socket", key);
+  quirk_value(k, "%s", strstr(got, "parent: its own line") ? "yes" : "no");
+  return 0;
+}
+
+static int redirect_std(int argc, char **argv, const char *self) {
+  (void)argc;
+  (void)argv;
+  quirk_side("wrong", "dup2 the socket onto the parent's own fd 1, spawn with no file actions, restore");
+  if (redirect_run(self, 1, "own") != 0) return 1;
+  quirk_side("right", "give the socket to the child only: a dup2 file action (STARTUPINFO on Windows)");
+  quirk_say("(the parent's own line below went to the parent's real stdout)");
+  if (redirect_run(self, 0, "child_only") != 0) return 1;
+  return 0;
+}
+
+/*
+ * order-child MODE LINES GAP_MS: LINES lines alternating "out K" on stdout and "err K" on
+ * stderr, GAP_MS apart, through stdio with its default buffering (MODE stdio: stdout fully
+ * buffered when it is not a terminal, stderr never fully buffered), or with fflush after
+ * every line (MODE flush). stdout goes through fwrite, as in stdio-child, so that Wine's
+ * printf, which flushes at each newline, cannot hide the buffering.
+ */
+static int order_child(int argc, char **argv, const char *self) {
+  const char *mode = argc > 0 ? argv[0] : "";
+  long lines = argc > 1 ? parse_long(argv[1], -1) : -1, gap = argc > 2 ? parse_long(argv[2], -1) : -1, i;
+  int flush = strcmp(mode, "flush") == 0;
+  (void)self;
+  if ((!flush && strcmp(mode, "stdio") != 0) || lines < 0 || gap < 0) return quirk_fail("order-child", "usage: order-child stdio|flush LINES GAP_MS");
+  for (i = 1; i <= lines; i++) {
+    char line[64];
+    int n = snprintf(line, sizeof line, "%s %ld pid %ld\n", i % 2 ? "out" : "err", i, (long)getpid());
+    if (n <= 0) return 3;
+    if (i % 2) {
+      if (fwrite(line, 1, (size_t)n, stdout) != (size_t)n) return 3;
+      if (flush && fflush(stdout) != 0) return 3;
+    } else if (fputs(line, stderr) == EOF) {
+      return 3;
+    }
+    if (gap > 0) sleep_ms(gap);
+  }
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "fcntl(F_GETFL) where F_SETFL was meant; FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -452,6 +628,9 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"zombies-and-sigpipe", "zombies until waitpid; SIGPIPE vs EPIPE", zombies_and_sigpipe},
   {"stdio-child", "helper: full|flush|unbuffered LINES GAP_MS, lines through stdio", stdio_child},
   {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
+  {"order-child", "helper: stdio|flush LINES GAP_MS, stdout and stderr lines alternating", order_child},
   {"select-details", "nfds bounds the descriptors; three empty sets sleep", select_details},
+  {"article-bugs", "EOF left in the set: a busy loop; SIGCHLD: select() fails with EINTR", article_bugs},
+  {"redirect-std", "the parent's own fd 1 redirected to start a child vs a dup2 file action", redirect_std},
   {NULL, NULL, NULL},
 };

@@ -534,6 +534,168 @@ static int select_details(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/*
+ * article-bugs, the Windows side: a SOCKET is an unsigned 64-bit number, so the article's
+ * `listener < 0` can never catch INVALID_SOCKET (only the truncation to int makes it look
+ * like -1); CreateProcess reports failure in GetLastError(), so strerror(errno) after it
+ * prints errno's stale value; and ReadFile on a pipe whose writers are gone fails with
+ * ERROR_BROKEN_PIPE, which is how end of stream looks (commit e9c71ac's thread treated it
+ * as an error).
+ */
+static int article_bugs(int argc, char **argv, const char *self) {
+  SOCKET invalid = INVALID_SOCKET;
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  wchar_t cmd[] = L"Z:\\no\\such\\program.exe";
+  HANDLE rd, wr;
+  char buf[16];
+  DWORD got = 0, e;
+  BOOL ok;
+  (void)argc;
+  (void)argv;
+  (void)self;
+
+  quirk_side("wrong", "SOCKET is unsigned: `listener < 0` is never true");
+  quirk_say("sizeof(SOCKET) = %u bytes; INVALID_SOCKET = %llu; (int)INVALID_SOCKET = %d", (unsigned)sizeof(SOCKET),
+            (unsigned long long)invalid, (int)invalid);
+  quirk_say("gcc -Wextra warns that `socket < 0` is always false for this type");
+  quirk_value("socket_bytes", "%u", (unsigned)sizeof(SOCKET));
+  quirk_value("invalid_socket", "%llu", (unsigned long long)invalid);
+  quirk_value("invalid_as_int", "%d", (int)invalid);
+
+  quirk_side("wrong", "strerror(errno) after CreateProcess fails");
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  errno = 0;
+  ok = CreateProcessW(NULL, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi);
+  e = GetLastError();
+  if (ok) {
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return quirk_fail("CreateProcessW", "a program that does not exist was started");
+  }
+  quirk_say("CreateProcessW failed; strerror(errno) says \"%s\"; GetLastError() = %lu (%s)", strerror(errno), (unsigned long)e, win_name(e));
+  quirk_value("errno_after_createprocess", "%d", errno);
+  quirk_value("getlasterror_after_createprocess", "%lu", (unsigned long)e);
+
+  quirk_side("info", "ReadFile at end of stream on a pipe: FALSE with ERROR_BROKEN_PIPE");
+  if (!CreatePipe(&rd, &wr, NULL, 0)) return fail_win("CreatePipe");
+  CloseHandle(wr);
+  ok = ReadFile(rd, buf, sizeof buf, &got, NULL);
+  e = ok ? 0 : GetLastError();
+  quirk_say("ReadFile returned %s, %lu bytes, GetLastError() = %lu%s", ok ? "TRUE" : "FALSE", (unsigned long)got, (unsigned long)e,
+            e == ERROR_BROKEN_PIPE ? " (ERROR_BROKEN_PIPE): this is end of stream, not a failure" : "");
+  quirk_value("pipe_eof_error", "%lu", (unsigned long)e);
+  CloseHandle(rd);
+  return 0;
+}
+
+/*
+ * redirect-std, the Windows side: the article's Perl way for an API without STARTUPINFO.
+ * SetStdHandle makes the socket the parent's standard output, CreateProcess (bInheritHandles
+ * TRUE, no STARTF_USESTDHANDLES) passes the parent's standard handles on, SetStdHandle
+ * restores. While it lasts, the parent's own WriteFile(GetStdHandle(...)) goes to the
+ * child's socket; the C runtime's fd 1, opened at startup, still has the old handle.
+ */
+#define REDIRECT_PARENT_LINE "parent: its own line, written while the child was being started\n"
+
+static int redirect_run(int through_own_std_handle, const char *key) {
+  SOCKET r, w;
+  HANDLE saved = GetStdHandle(STD_OUTPUT_HANDLE), now;
+  wchar_t self[MAX_PATH], cmd[MAX_PATH + 32];
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  BOOL ok;
+  DWORD wrote;
+  char got[4096];
+  int total = 0, n;
+  char k[48];
+  if (self_path(self, MAX_PATH) != 0) return 1;
+  if (loopback_pair(&r, &w, 1) != 0) return 1;
+  wcscpy(cmd, L"\"");
+  wcscat(cmd, self);
+  wcscat(cmd, L"\" sleep-child 0 0");
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  fflush(stdout);
+  if (through_own_std_handle) {
+    if (!SetStdHandle(STD_OUTPUT_HANDLE, (HANDLE)w)) return fail_win("SetStdHandle");
+  } else {
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = (HANDLE)w;
+    si.hStdError = (HANDLE)w;
+  }
+  ok = CreateProcessW(self, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+  /* The parent's own line, through its standard handle as it is now. */
+  now = GetStdHandle(STD_OUTPUT_HANDLE);
+  if (!WriteFile(now, REDIRECT_PARENT_LINE, (DWORD)(sizeof REDIRECT_PARENT_LINE - 1), &wrote, NULL)) return fail_win("WriteFile");
+  if (through_own_std_handle && !SetStdHandle(STD_OUTPUT_HANDLE, saved)) return fail_win("SetStdHandle(restore)");
+  closesocket(w);
+  if (!ok) return fail_win("CreateProcessW");
+  for (;;) {
+    n = recv(r, got + total, (int)sizeof got - 1 - total, 0);
+    if (n <= 0 || total + n >= (int)sizeof got - 1) {
+      if (n > 0) total += n;
+      break;
+    }
+    total += n;
+  }
+  got[total] = '\0';
+  WaitForSingleObject(pi.hProcess, 10000);
+  CloseHandle(pi.hThread);
+  CloseHandle(pi.hProcess);
+  closesocket(r);
+  quirk_say("the child's socket received: %s%s", strstr(got, "sleep-child") ? "the child's line" : "no line from the child",
+            strstr(got, "parent: its own line") ? ", and the parent's own line" : ", nothing of the parent's");
+  (void)snprintf(k, sizeof k, "%s_child_in_socket", key);
+  quirk_value(k, "%s", strstr(got, "sleep-child") ? "yes" : "no");
+  (void)snprintf(k, sizeof k, "%s_parent_in_socket", key);
+  quirk_value(k, "%s", strstr(got, "parent: its own line") ? "yes" : "no");
+  return 0;
+}
+
+static int redirect_std(int argc, char **argv, const char *self) {
+  (void)argc;
+  (void)argv;
+  (void)self;
+  if (start_winsock() != 0) return 1;
+  quirk_side("wrong", "SetStdHandle(the socket), CreateProcess without STARTF_USESTDHANDLES, SetStdHandle(restore)");
+  if (redirect_run(1, "own") != 0) return 1;
+  quirk_side("right", "give the socket to the child only: STARTUPINFO with STARTF_USESTDHANDLES");
+  quirk_say("(the parent's own line below went to the parent's real stdout)");
+  if (redirect_run(0, "child_only") != 0) return 1;
+  return 0;
+}
+
+/*
+ * order-child MODE LINES GAP_MS: LINES lines alternating "out K" on stdout and "err K" on
+ * stderr, GAP_MS apart, through stdio with its default buffering (MODE stdio: stdout fully
+ * buffered when it is not a terminal, stderr never fully buffered), or with fflush after
+ * every line (MODE flush). stdout goes through fwrite, as in stdio-child, so that Wine's
+ * printf, which flushes at each newline, cannot hide the buffering.
+ */
+static int order_child(int argc, char **argv, const char *self) {
+  const char *mode = argc > 0 ? argv[0] : "";
+  long lines = argc > 1 ? parse_long(argv[1], -1) : -1, gap = argc > 2 ? parse_long(argv[2], -1) : -1, i;
+  int flush = strcmp(mode, "flush") == 0;
+  (void)self;
+  if ((!flush && strcmp(mode, "stdio") != 0) || lines < 0 || gap < 0) return quirk_fail("order-child", "usage: order-child stdio|flush LINES GAP_MS");
+  for (i = 1; i <= lines; i++) {
+    char line[64];
+    int n = snprintf(line, sizeof line, "%s %ld pid %ld\n", i % 2 ? "out" : "err", i, (long)GetCurrentProcessId());
+    if (n <= 0) return 3;
+    if (i % 2) {
+      if (fwrite(line, 1, (size_t)n, stdout) != (size_t)n) return 3;
+      if (flush && fflush(stdout) != 0) return 3;
+    } else if (fputs(line, stderr) == EOF) {
+      return 3;
+    }
+    if (gap > 0) Sleep((DWORD)gap);
+  }
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "blocking recv vs ioctlsocket(FIONBIO); FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -541,6 +703,9 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"zombies-and-sigpipe", "process handles keep exit codes; send() errors instead of SIGPIPE", zombies_and_sigpipe},
   {"stdio-child", "helper: full|flush|unbuffered LINES GAP_MS, lines through stdio", stdio_child},
   {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
+  {"order-child", "helper: stdio|flush LINES GAP_MS, stdout and stderr lines alternating", order_child},
   {"select-details", "nfds ignored; three empty sets; overlapped vs non-blocking", select_details},
+  {"article-bugs", "SOCKET is unsigned; strerror after CreateProcess; ERROR_BROKEN_PIPE at EOF", article_bugs},
+  {"redirect-std", "SetStdHandle around CreateProcess vs STARTF_USESTDHANDLES", redirect_std},
   {NULL, NULL, NULL},
 };

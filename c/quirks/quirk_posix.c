@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,8 +138,113 @@ static int article_c_parent(int argc, char **argv, const char *self) {
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* ------------------------------------------------- the cost of the technique ---- */
+
+#define COST_BYTES_PER_RUN (8L * 1024 * 1024) /* written per size, channel and repetition */
+#define COST_MAX_WRITES 50000L
+#define COST_REPEATS 3
+
+/* A reader that drains fd until end of stream, in a process of its own (fork), so the
+ * writer measures only its side. Returns its pid, or -1. */
+static pid_t start_drain(int fd, int other) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  (void)close(other);
+  {
+    static char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) != 0) {
+      if (n < 0 && errno != EINTR) _exit(1);
+    }
+  }
+  _exit(0);
+}
+
+/* Microseconds per write of `size` bytes into a pipe (socket = 0) or a Unix socket pair. */
+static double us_per_write(int socket, long size) {
+  int fds[2];
+  long writes = COST_BYTES_PER_RUN / size, i;
+  static char data[1 << 16];
+  double t0, us;
+  pid_t reader;
+  int status;
+  if (writes > COST_MAX_WRITES) writes = COST_MAX_WRITES;
+  if (socket ? socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0 : pipe(fds) != 0) return -1;
+  reader = start_drain(fds[0], fds[1]);
+  if (reader < 0) return -1;
+  (void)close(fds[0]);
+  t0 = mono_ms();
+  for (i = 0; i < writes; i++) {
+    ssize_t off = 0;
+    while (off < size) {
+      ssize_t n = write(fds[1], data + off, (size_t)(size - off));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return -1;
+      off += n;
+    }
+  }
+  us = (mono_ms() - t0) * 1000.0 / (double)writes;
+  (void)close(fds[1]);
+  while (waitpid(reader, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return us;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/*
+ * write-cost [SIZE...]: the price of the article's technique on POSIX. Writes the same
+ * bytes through a pipe and through a Unix socket pair, a reader process draining each, and
+ * reports the median time per write (of COST_REPEATS runs, interleaved so that a busy
+ * machine slows both alike) and the ratio socket / pipe.
+ */
+static int write_cost(int argc, char **argv, const char *self) {
+  static const long default_sizes[] = {1, 100, 1000, 8192, 65536};
+  long sizes[16];
+  int nsizes = 0, i, r;
+  (void)self;
+  if (argc == 0) {
+    for (i = 0; i < (int)(sizeof default_sizes / sizeof default_sizes[0]); i++) sizes[nsizes++] = default_sizes[i];
+  }
+  for (i = 0; i < argc && nsizes < 16; i++) {
+    char *end;
+    long v = strtol(argv[i], &end, 10);
+    if (*end != '\0' || v < 1 || v > 65536) return quirk_fail("write-cost", "size '%s': expected 1..65536 bytes", argv[i]);
+    sizes[nsizes++] = v;
+  }
+  if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) return quirk_fail("signal(SIGPIPE)", "%s", strerror(errno));
+  quirk_side("info", "time per write: a pipe vs a Unix socket pair (median of 3 runs, a reader process draining)");
+  for (i = 0; i < nsizes; i++) {
+    double pipe_us[COST_REPEATS], sock_us[COST_REPEATS];
+    for (r = 0; r < COST_REPEATS; r++) {
+      pipe_us[r] = us_per_write(0, sizes[i]);
+      sock_us[r] = us_per_write(1, sizes[i]);
+      if (pipe_us[r] < 0 || sock_us[r] < 0) return quirk_fail("write-cost", "a run failed: %s", strerror(errno));
+    }
+    qsort(pipe_us, COST_REPEATS, sizeof pipe_us[0], cmp_double);
+    qsort(sock_us, COST_REPEATS, sizeof sock_us[0], cmp_double);
+    quirk_say("%6ld bytes: pipe %8.3f us, socket pair %8.3f us per write: socket / pipe = %.2f", sizes[i], pipe_us[1], sock_us[1],
+              sock_us[1] / pipe_us[1]);
+    {
+      char key[32];
+      (void)snprintf(key, sizeof key, "ratio_%ld", sizes[i]);
+      quirk_value(key, "%.2f", sock_us[1] / pipe_us[1]);
+      (void)snprintf(key, sizeof key, "pipe_us_%ld", sizes[i]);
+      quirk_value(key, "%.3f", pipe_us[1]);
+      (void)snprintf(key, sizeof key, "socket_us_%ld", sizes[i]);
+      quirk_value(key, "%.3f", sock_us[1]);
+    }
+  }
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
 const struct quirk_command QUIRK_COMMANDS[] = {
   {"article-c-parent", "COMMAND [ARGS...]: the article's C parent's stderr dup2 and sleep(1)", article_c_parent},
   {"stamp-child", "helper: LINES GAP_MS, time-stamped lines alternating stdout and stderr", stamp_child},
+  {"write-cost", "[SIZE...]: time per write, pipe vs Unix socket pair", write_cost},
   {NULL, NULL, NULL},
 };

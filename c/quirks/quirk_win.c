@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
+#include <process.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -287,6 +288,31 @@ static int cmd_emit(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/* `quirk_c exec-pid`: prints its process id, then replaces itself with `quirk_c print-pid`
+ * through the C runtime's _execv, as POSIX code would with execv. Windows cannot load a new
+ * image into a running process, so the runtime starts a new one and ends this one: the
+ * second line shows another id. */
+static int cmd_exec_pid(int argc, char **argv, const char *self) {
+  char *args[3];
+  (void)argc;
+  (void)argv;
+  printf("before _execv: pid %lu\n", (unsigned long)GetCurrentProcessId());
+  if (fflush(stdout) != 0) return 3;
+  args[0] = (char *)self;
+  args[1] = (char *)"print-pid";
+  args[2] = NULL;
+  (void)_execv(self, (const char *const *)args);
+  return quirk_fail("_execv", "%s", errno_name(errno));
+}
+
+static int cmd_print_pid(int argc, char **argv, const char *self) {
+  (void)argc;
+  (void)argv;
+  (void)self;
+  printf("after _execv: pid %lu\n", (unsigned long)GetCurrentProcessId());
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
 /* `quirk_c emit-mode text|binary`: writes "one\ntwo\n" with one _write to fd 1, leaving fd 1
  * in the C runtime's default text mode (text), or after _setmode(_O_BINARY) (binary), the
  * way c/child.c does it. What arrives shows what text mode adds. */
@@ -451,8 +477,8 @@ static int cmd_overlapped_std_handle(int argc, char **argv, const char *self) {
   quirk_side("right", "WSASocketW(..., dwFlags 0) (non-overlapped, c/io_win.c) as the child's stdout");
   if (child_through_pair(0, "nonoverlapped") != 0) return 1;
   if (wine) {
-    quirk_note("answered by Wine %s, which accepts both kinds; on Windows the C runtime cannot write to an "
-               "overlapped socket (KB Q131623), so the wrong side fails there", wine);
+    quirk_note("answered by Wine %s, which accepts both kinds; on Windows the C runtime's plain WriteFile on an "
+               "overlapped socket is not defined to work (WriteFile docs; libuv#2961): documented, never observed here", wine);
   }
   quirk_value("wine", "%s", wine ? wine : "no");
   return 0;
@@ -645,6 +671,170 @@ static int cmd_console_code_page(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/* ------------------------------------------------------------ program-lookup ---- */
+
+#define PROBE_NAME L"quirk-lookup-probe"
+
+/* `quirk_c whereami`: prints this program's own path (the probe copies of quirk_c.exe say
+ * which of them CreateProcess found). */
+static int cmd_whereami(int argc, char **argv, const char *self) {
+  wchar_t path[MAX_PATH];
+  char utf8[4 * MAX_PATH];
+  DWORD n = GetModuleFileNameW(NULL, path, MAX_PATH);
+  (void)argc;
+  (void)argv;
+  (void)self;
+  if (n == 0 || n >= MAX_PATH || WideCharToMultiByte(CP_UTF8, 0, path, -1, utf8, sizeof utf8, NULL, NULL) == 0)
+    return quirk_fail("GetModuleFileNameW", "%lu", GetLastError());
+  (void)_setmode(1, _O_BINARY);
+  printf("%s\n", utf8);
+  return fflush(stdout) == 0 ? 0 : 3;
+}
+
+/* dir + L"\\" + PROBE_NAME + L".exe" into out (MAX_PATH wide chars). */
+static void probe_path(wchar_t *out, const wchar_t *dir) {
+  (void)_snwprintf(out, MAX_PATH, L"%ls\\%ls.exe", dir, PROBE_NAME);
+  out[MAX_PATH - 1] = L'\0';
+}
+
+/* Runs `quirk-lookup-probe whereami` (no folder, no .exe) as CreateProcess finds it, with
+ * env as the child's environment (NULL: the parent's). Puts what ran into found (UTF-8),
+ * or the Win32 error name; returns the error code (0 when it ran). */
+static DWORD run_probe(const wchar_t *env, char *found, size_t cap) {
+  wchar_t cmd[] = PROBE_NAME L" whereami";
+  SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+  HANDLE rd, wr;
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  DWORD got = 0, e;
+  if (!CreatePipe(&rd, &wr, &sa, 0)) return GetLastError();
+  (void)SetHandleInformation(rd, HANDLE_FLAG_INHERIT, 0);
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+  si.hStdOutput = wr;
+  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+  if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, env != NULL ? CREATE_UNICODE_ENVIRONMENT : 0, (LPVOID)env, NULL, &si, &pi)) {
+    e = GetLastError();
+    CloseHandle(rd);
+    CloseHandle(wr);
+    (void)snprintf(found, cap, "CreateProcessW failed: %s (%lu)", win32_name(e), (unsigned long)e);
+    return e;
+  }
+  CloseHandle(wr);
+  CloseHandle(pi.hThread);
+  (void)finish_child(&pi);
+  if (!ReadFile(rd, found, (DWORD)cap - 1, &got, NULL)) got = 0;
+  found[got] = '\0';
+  if (got > 0 && found[got - 1] == '\n') found[got - 1] = '\0';
+  CloseHandle(rd);
+  return 0;
+}
+
+static int copy_probe(const wchar_t *self, const wchar_t *to) {
+  if (!CopyFileW(self, to, FALSE)) return quirk_fail("CopyFileW", "%s (%lu)", win32_name(GetLastError()), GetLastError());
+  return 0;
+}
+
+/* Which folder a path lies in, by the names this demonstration gave them. */
+static const char *which_folder(const char *found) {
+  if (strstr(found, "lookup-cwd") != NULL) return "current";
+  if (strstr(found, "lookup-onpath") != NULL) return "path";
+  if (strstr(found, "failed") != NULL) return "none";
+  return "application";
+}
+
+/*
+ * program-lookup: CreateProcess with lpApplicationName NULL looks for the first word of the
+ * command line in the folder of the *parent's* program, then the current folder, then the
+ * system folders, then PATH, and adds ".exe". Three copies of this program, named
+ * quirk-lookup-probe.exe, in this program's folder, in the current folder and in a folder on
+ * PATH, are removed one by one to show the order. Then PATH is set in the child's
+ * environment only: CreateProcess searches the parent's, and finds nothing.
+ */
+static int cmd_program_lookup(int argc, char **argv, const char *self_name) {
+  wchar_t self[MAX_PATH], appdir[MAX_PATH], base[MAX_PATH], cwd[MAX_PATH], onpath[MAX_PATH], old_cwd[MAX_PATH];
+  wchar_t p_app[MAX_PATH], p_cwd[MAX_PATH], p_path[MAX_PATH];
+  wchar_t *old_path = NULL, *new_path = NULL, *slash;
+  char found[4 * MAX_PATH];
+  DWORD n, e;
+  int rc = 1;
+  (void)argc;
+  (void)argv;
+  (void)self_name;
+  n = GetModuleFileNameW(NULL, self, MAX_PATH);
+  if (n == 0 || n >= MAX_PATH) return quirk_fail("GetModuleFileNameW", "%lu", GetLastError());
+  wcscpy(appdir, self);
+  slash = wcsrchr(appdir, L'\\');
+  if (slash == NULL) return quirk_fail("program-lookup", "no folder in this program's path");
+  *slash = L'\0';
+  if (GetTempPathW(MAX_PATH, base) == 0 || GetCurrentDirectoryW(MAX_PATH, old_cwd) == 0) return quirk_fail("GetTempPathW", "%lu", GetLastError());
+  (void)_snwprintf(cwd, MAX_PATH, L"%lsquirk-lookup-cwd-%lu", base, GetCurrentProcessId());
+  (void)_snwprintf(onpath, MAX_PATH, L"%lsquirk-lookup-onpath-%lu", base, GetCurrentProcessId());
+  cwd[MAX_PATH - 1] = onpath[MAX_PATH - 1] = L'\0';
+  probe_path(p_app, appdir);
+  probe_path(p_cwd, cwd);
+  probe_path(p_path, onpath);
+  if (!CreateDirectoryW(cwd, NULL) || !CreateDirectoryW(onpath, NULL)) return quirk_fail("CreateDirectoryW", "%lu", GetLastError());
+  if (copy_probe(self, p_app) != 0 || copy_probe(self, p_cwd) != 0 || copy_probe(self, p_path) != 0) goto done;
+  n = GetEnvironmentVariableW(L"PATH", NULL, 0);
+  old_path = malloc((n + 1) * sizeof *old_path);
+  new_path = malloc((n + MAX_PATH + 2) * sizeof *new_path);
+  if (old_path == NULL || new_path == NULL) {
+    quirk_fail("malloc", "out of memory");
+    goto done;
+  }
+  if (n == 0) old_path[0] = L'\0';
+  else (void)GetEnvironmentVariableW(L"PATH", old_path, n + 1);
+  (void)_snwprintf(new_path, n + MAX_PATH + 2, L"%ls;%ls", onpath, old_path);
+  new_path[n + MAX_PATH + 1] = L'\0';
+  if (!SetCurrentDirectoryW(cwd) || !SetEnvironmentVariableW(L"PATH", new_path)) {
+    quirk_fail("SetCurrentDirectoryW/SetEnvironmentVariableW", "%lu", GetLastError());
+    goto done;
+  }
+
+  quirk_side("info", "CreateProcessW(NULL, \"quirk-lookup-probe whereami\"): no folder, no .exe");
+  quirk_say("copies in: this program's folder, the current folder, a folder first on PATH");
+  (void)run_probe(NULL, found, sizeof found);
+  quirk_say("all three present: ran %s (%s folder)", found, which_folder(found));
+  quirk_value("first", "%s", which_folder(found));
+  (void)DeleteFileW(p_app);
+  (void)run_probe(NULL, found, sizeof found);
+  quirk_say("without the copy in this program's folder: ran %s (%s folder)", found, which_folder(found));
+  quirk_value("second", "%s", which_folder(found));
+  (void)DeleteFileW(p_cwd);
+  (void)run_probe(NULL, found, sizeof found);
+  quirk_say("without the one in the current folder: ran %s (%s folder)", found, which_folder(found));
+  quirk_value("third", "%s", which_folder(found));
+
+  quirk_side("wrong", "PATH given in the child's environment only");
+  if (!SetEnvironmentVariableW(L"PATH", old_path[0] != L'\0' ? old_path : NULL)) {
+    quirk_fail("SetEnvironmentVariableW", "%lu", GetLastError());
+    goto done;
+  }
+  {
+    wchar_t env[MAX_PATH + 16];
+    size_t len = (size_t)_snwprintf(env, MAX_PATH + 14, L"PATH=%ls", onpath);
+    env[len + 1] = L'\0'; /* the block ends with two NULs */
+    e = run_probe(env, found, sizeof found);
+  }
+  quirk_say("the parent's PATH without the folder, the child's PATH with it: %s", found);
+  quirk_value("child_env_path", "%s", e == 0 ? which_folder(found) : win32_name(e));
+  rc = 0;
+done:
+  (void)SetCurrentDirectoryW(old_cwd);
+  if (old_path != NULL) (void)SetEnvironmentVariableW(L"PATH", old_path[0] != L'\0' ? old_path : NULL);
+  (void)DeleteFileW(p_app);
+  (void)DeleteFileW(p_cwd);
+  (void)DeleteFileW(p_path);
+  (void)RemoveDirectoryW(cwd);
+  (void)RemoveDirectoryW(onpath);
+  free(old_path);
+  free(new_path);
+  return rc;
+}
+
 const struct quirk_command QUIRK_COMMANDS[] = {
   {"select-on-pipe", "select() on a pipe handle vs on a socket pair", cmd_select_on_pipe},
   {"setvbuf-line-buffering", "setvbuf(_IOLBF) return values and buffering vs one write per line", cmd_setvbuf},
@@ -655,6 +845,10 @@ const struct quirk_command QUIRK_COMMANDS[] = {
   {"console-code-page", "mu through the ANSI and console code pages", cmd_console_code_page},
   {"emit", "(helper child) writes TEXT and a newline to stdout through the C runtime", cmd_emit},
   {"print-argv", "(helper child) prints its arguments as a JSON array", cmd_print_argv},
+  {"program-lookup", "where CreateProcess finds a program given without folder or .exe", cmd_program_lookup},
+  {"whereami", "(helper child) prints its own path", cmd_whereami},
+  {"exec-pid", "prints its pid, then _execv's print-pid, which prints its own", cmd_exec_pid},
+  {"print-pid", "(helper child) prints its pid", cmd_print_pid},
   {"emit-mode", "(helper child) text|binary: \"one\\ntwo\\n\" in one _write, fd 1 in that mode", cmd_emit_mode},
   {NULL, NULL, NULL},
 };

@@ -98,8 +98,9 @@ export const quirk: Quirk = {
       'POSIX (setsid, process groups, SIGPIPE). Windows detaches with DETACHED_PROCESS and CREATE_NEW_PROCESS_GROUP (no console; Ctrl-C ' +
       'events do not reach the new group), and a write whose reader is gone fails with an error (ERROR_NO_DATA, or a socket error): no signal.',
     handled:
-      "The project's parent starts every child in its tree and stops them itself. A `--detached` option for the parent is being added in " +
-      'parallel; until then this demonstration stands alone (scripts/quirks/detached-child.ts) and uses a parent of its own.',
+      "The project's parent keeps its children in its tree and stops them itself, so Ctrl-C and the parent's own end reach them. A child " +
+      'started detached is the exception: give it output that outlives the parent. This demonstration stands alone ' +
+      '(scripts/quirks/detached-child.ts), with a small parent of its own, so that it shows the mechanism whatever the project\'s parent does.',
     source:
       'libuv\'s guide, "Processes" ("Detaching processes": UV_PROCESS_DETACHED starts a new session); POSIX `setsid`, `kill` (a negative pid is ' +
       'a process group) and `write` (EPIPE, SIGPIPE); Node docs, `child_process.spawn` option `detached`.',

@@ -4,7 +4,7 @@
  * process group on POSIX.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { C_CHILD_PATH, ipc, isNativeError, signalName } from '../../parent/native.ts';
+import { C_CHILD_PATH, ipc, isNativeError, QUIRK_C_PATH, signalName } from '../../parent/native.ts';
 import { measuredBy, readUntilQuiet, side, value, waitForExit, newShown, type Quirk, type Shown } from './quirk.ts';
 
 const CHILD_ARGS = ['--lines', '1', '--max-sleep-ms', '1', '--streams', 'stdout'];
@@ -66,23 +66,44 @@ async function killGroup(shown: Shown): Promise<void> {
   shown.values.group_grandchild_gone = gone ? 'yes' : 'no';
 }
 
+/** Windows: the C runtime's _execv starts a new process and ends the caller (quirk_c exec-pid). */
+async function execOnWindows(shown: Shown): Promise<void> {
+  const observed = side(shown, 'wrong', "_execv in a Windows child: the C runtime's exec");
+  const [r, w] = ipc.socketpair();
+  try {
+    const pid = ipc.spawn([QUIRK_C_PATH, 'exec-pid'], { stdout: w, stderr: w });
+    ipc.close(w);
+    const status = await waitForExit(pid);
+    const out = (await readUntilQuiet(r)).toString('utf8');
+    const before = /before _execv: pid (\d+)/.exec(out)?.[1] ?? 'none';
+    const after = /after _execv: pid (\d+)/.exec(out)?.[1] ?? 'none';
+    observed.push(`started pid ${pid}; it printed ${JSON.stringify(out.trim())}`);
+    observed.push(`the parent saw pid ${pid} exit with ${status === null ? 'nothing (hung)' : `code ${status.code}`} while the exec'd program went on as pid ${after}`);
+    shown.values.exec_spawned = String(pid);
+    shown.values.exec_before = before;
+    shown.values.exec_after = after;
+  } finally {
+    ipc.close(r);
+  }
+}
+
 export const quirk: Quirk = {
   order: 1,
   id: 'no-fork',
-  title: 'No fork() on Windows, and _exec* starts a new process: use CreateProcess (posix_spawn on POSIX)',
+  title: 'No fork() and no in-place exec on Windows: use CreateProcess (posix_spawn on POSIX)',
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'same',
   observed: {
     linux: measuredBy('no-fork', 'forkExec and posix_spawn children; kill(-pgid) reaching a whole group'),
-    wine: measuredBy('no-fork', 'ipc.forkExec refused with ENOSYS, CreateProcessW works'),
+    wine: measuredBy('no-fork', "ipc.forkExec refused with ENOSYS; CreateProcessW works; the CRT's _execv ran the program as a new pid"),
     windows: { kind: 'documented', source: 'Microsoft docs, `CreateProcessW`; the article, "Traditional Child Process IPC"' },
     macos: { kind: 'documented', source: 'POSIX `fork`, `posix_spawn` and `kill`; the article tested its unix branch on macOS' },
   },
   doc: {
     problem:
       "The article's unix branch forks, `dup2`s the pipe ends onto 1 and 2, and execs. Windows has no `fork`, and although its C runtime has `_execv` and friends, " +
-      'they cannot replace a running image: the runtime starts the program as a new process, with a new PID, and ends the caller, so a parent waiting for the old PID ' +
-      "sees it exit at once. Perl's `fork` emulation on Windows runs the \"child\" as a thread of the same process and returns a negative pseudo-process ID; " +
+      'Windows has no call that loads a new program into a running process: under Wine the runtime started the program as a new process, with a new PID, ' +
+      "and ended the caller, so the parent waiting for the old PID saw it exit at once (Microsoft's documentation only says the new program overlays the caller). Perl's `fork` emulation on Windows runs the \"child\" as a thread of the same process and returns a negative pseudo-process ID; " +
       "the article reports that killing it signalled the own process group and ended the parent too.",
     why:
       'Windows creates a process from an executable and a command line in one call (`CreateProcess`), with the std handles given in `STARTUPINFO`; there is no call that copies ' +
@@ -100,6 +121,7 @@ export const quirk: Quirk = {
     await runThrough('forkExec', side(shown, ctx.platform === 'win32' ? 'wrong' : 'info', 'fork + dup2 + exec (ipc.forkExec, the article\'s unix branch)'), shown);
     await runThrough('spawn', side(shown, 'right', `ipc.spawn (${ctx.platform === 'win32' ? 'CreateProcessW' : 'posix_spawn'}): works on every platform`), shown);
     if (ctx.platform === 'win32') {
+      await execOnWindows(shown);
       shown.notes.push("kill() of a negative pid addresses a process group only on POSIX. Windows' process groups are console groups (CREATE_NEW_PROCESS_GROUP) reached by GenerateConsoleCtrlEvent, not by kill; not shown here.");
     } else {
       await killGroup(shown);
@@ -109,6 +131,9 @@ export const quirk: Quirk = {
   verify(t, shown, ctx) {
     if (ctx.platform === 'win32') {
       t.equal(value(shown, 'forkExec_result'), 'ENOSYS', 'ipc.forkExec is refused with ENOSYS on Windows');
+      t.equal(value(shown, 'exec_before'), value(shown, 'exec_spawned'), 'before _execv the child has the pid it was started with');
+      t.ok(/^\d+$/.test(value(shown, 'exec_after')), `the exec'd program ran (pid ${value(shown, 'exec_after')})`);
+      t.notEqual(value(shown, 'exec_after'), value(shown, 'exec_before'), "but as a new process: _execv does not keep the pid");
     } else {
       t.equal(value(shown, 'forkExec_result'), 'started', 'ipc.forkExec works on POSIX');
       t.equal(value(shown, 'forkExec_exit'), '0', 'and its child exits 0');

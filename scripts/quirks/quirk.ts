@@ -95,6 +95,8 @@ export interface Quirk {
     alsoGuardedBy?: string;
     /** Where Wine differs from Windows (when wine is not 'same'). */
     wineNote?: string;
+    /** A table shown after the entry: the first row is the header. */
+    table?: readonly (readonly string[])[];
   };
   show(ctx: QuirkContext): Promise<Shown>;
   /** The regression test: asserts on what show() observed. Must be able to fail. */

@@ -120,7 +120,7 @@ export const quirk: Quirk = {
     problem:
       "A child whose stdout (through printf or fwrite) is a socket or pipe is fully buffered: the parent gets nothing for a while, then 4-8 KiB lumps " +
       "that cut lines in half, and the rest only at exit. The same child's stderr is never fully buffered, so its stderr lines arrive at once " +
-      'and its stdout lines later: the two streams reach the parent out of the order the child wrote them in. An unbuffered child (`_IONBF`) ' +
+      'and its stdout lines later: the two streams reach the parent out of the order the child wrote them in (`stdout-stderr-order` shows it). An unbuffered child (`_IONBF`) ' +
       'on Windows delivers one line in several writes. A parent that treats each read as a line prints torn and merged lines.',
     why:
       'C stdio buffers stdout fully whenever it is not an interactive device, and never buffers stderr fully (ISO C, both platforms); Windows has no working line buffering ' +
