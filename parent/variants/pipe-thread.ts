@@ -30,7 +30,8 @@ function abandon(pid: number, pipes: number[], sockets: number[], runningRelay: 
   const deadline = Date.now() + REAP_WAIT_MS;
   while (ipc.wait(pid) === null && Date.now() < deadline) Atomics.wait(PAUSE, 0, 0, 1);
   pipes.forEach(ipc.closePipe);
-  // Closing our read end first also ends a thread blocked sending into a full socket.
+  // Closing our read ends before the join also ends a thread blocked sending into a full
+  // socket.
   sockets.forEach(ipc.close);
   if (runningRelay !== null) {
     try {
@@ -99,8 +100,7 @@ export function makePipeThreadVariant(native: PipeThreadNative): DescriptorVaria
         abandon(pid, [], [outPair[0], errPair[0]], outRelay, trace);
         throw e;
       }
-      const relays = [outRelay, errRelay];
-      trace(`relay threads ${relays.join(', ')} copy pipe ${outPipe[0]} -> socket ${outPair[1]}, pipe ${errPipe[0]} -> socket ${errPair[1]}`);
+      trace(`relay threads ${outRelay}, ${errRelay} copy pipe ${outPipe[0]} -> socket ${outPair[1]}, pipe ${errPipe[0]} -> socket ${errPair[1]}`);
       ipc.setNonBlocking(outPair[0]);
       ipc.setNonBlocking(errPair[0]);
       // At end of stream the thread has closed its socket end and is about to return, so
@@ -115,8 +115,8 @@ export function makePipeThreadVariant(native: PipeThreadNative): DescriptorVaria
       return {
         pid,
         streams: [
-          { fd: outPair[0], kind: 'info', onEnd: join(relays[0]!) },
-          { fd: errPair[0], kind: 'error', onEnd: join(relays[1]!) },
+          { fd: outPair[0], kind: 'info', onEnd: join(outRelay) },
+          { fd: errPair[0], kind: 'error', onEnd: join(errRelay) },
         ],
       };
     },
