@@ -9,6 +9,16 @@
     "xcode_settings": {
       "OTHER_CFLAGS": ["-std=c11", "-Wall", "-Wextra"],
       "MACOSX_DEPLOYMENT_TARGET": "10.15"
+    },
+    # The same intent for MSVC (node-gyp on Windows): C11 (/std:c11, Visual Studio 2019
+    # 16.8 and later), warning level 4 as the counterpart of -Wall -Wextra, warnings not
+    # turned into errors. Not exercised here: the Windows build on Linux uses mingw-w64.
+    "msvs_settings": {
+      "VCCLCompilerTool": {
+        "WarningLevel": "4",
+        "WarnAsError": "false",
+        "AdditionalOptions": ["/std:c11"]
+      }
     }
   },
   "targets": [
@@ -43,6 +53,7 @@
             "c/io_posix.c",
             "c/socketpair_posix.c",
             "c/spawn_posix.c",
+            "c/path_posix.c",
             "c/relay_thread_posix.c",
             "c/fork_exec_posix.c",
             "c/select_posix.c",

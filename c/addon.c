@@ -79,13 +79,21 @@ static napi_value number(napi_env env, double v) {
   return out;
 }
 
+/* 1 if d is a whole number in [lo, hi]. The range is checked on the double first: in C,
+ * converting NaN or a value outside int64_t's range to int64_t is undefined behaviour
+ * (C11 6.3.1.4), so (int64_t)d may only run once d is known to fit. NaN fails every
+ * comparison, so it fails here too. */
+static int whole_number_in(double d, double lo, double hi) {
+  if (!(d >= lo && d <= hi && d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return 0;
+  return d == (double)(int64_t)d;
+}
+
 /* Descriptors cross the boundary as numbers: ints on POSIX, SOCKET values on Windows
  * (pointer-sized, but small in practice and exact in a double). */
 static int get_fd(napi_env env, napi_value v, const char *what, ipc_fd *fd) {
   double d;
   char msg[160];
-  if (napi_get_value_double(env, v, &d) != napi_ok || d < 0 || d != (double)(int64_t)d ||
-      d > 9007199254740991.0) {
+  if (napi_get_value_double(env, v, &d) != napi_ok || !whole_number_in(d, 0, 9007199254740991.0)) {
     snprintf(msg, sizeof msg, "%s must be a descriptor (a non-negative integer)", what);
     usage(env, msg);
     return -1;
@@ -97,8 +105,7 @@ static int get_fd(napi_env env, napi_value v, const char *what, ipc_fd *fd) {
 static int get_int(napi_env env, napi_value v, const char *what, int64_t lo, int64_t hi, int64_t *out) {
   double d;
   char msg[200];
-  if (napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int64_t)d || d < (double)lo ||
-      d > (double)hi) {
+  if (napi_get_value_double(env, v, &d) != napi_ok || !whole_number_in(d, (double)lo, (double)hi)) {
     snprintf(msg, sizeof msg, "%s must be an integer from %lld to %lld", what, (long long)lo,
              (long long)hi);
     usage(env, msg);
@@ -382,28 +389,52 @@ static void select_execute(napi_env env, void *data) {
   job->rc = ipc_wait_readable(job->fds, job->n, job->timeout_ms, job->ready, &job->err);
 }
 
-static void select_complete(napi_env env, napi_status status, void *data) {
-  select_job *job = data;
-  napi_value result = NULL;
+/* Rejects with `reason`, or when that could not be made, with the exception a failed
+ * Node-API call left pending, or a plain Error saying `what`, or at worst undefined: a
+ * promise that never settles would hang its caller's loop for good. */
+static void reject_anyhow(napi_env env, napi_deferred deferred, napi_value reason, const char *what) {
+  napi_value msg;
+  bool pending = false;
+  if (reason == NULL && napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &reason) != napi_ok)
+    reason = NULL;
+  if (reason == NULL && (napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &msg) != napi_ok ||
+                         napi_create_error(env, NULL, msg, &reason) != napi_ok))
+    reason = NULL;
+  if (reason == NULL && napi_get_undefined(env, &reason) != napi_ok) return; /* nothing left to try */
+  (void)napi_reject_deferred(env, deferred, reason);
+}
+
+/* The readable descriptors as an array, or NULL if it could not be made whole. */
+static napi_value ready_fds(napi_env env, const select_job *job) {
+  napi_value result, fd;
   size_t i;
   uint32_t at = 0;
+  if (napi_create_array_with_length(env, (size_t)job->rc, &result) != napi_ok) return NULL;
+  for (i = 0; i < job->n; i++) {
+    if (!job->ready[i]) continue;
+    if (napi_create_double(env, (double)job->fds[i], &fd) != napi_ok || napi_set_element(env, result, at++, fd) != napi_ok)
+      return NULL;
+  }
+  return result;
+}
+
+/* Settles the promise on every path: resolved with the ready descriptors, or rejected. */
+static void select_complete(napi_env env, napi_status status, void *data) {
+  select_job *job = data;
+  napi_value result;
   if (status != napi_ok) {
     ipc_fail(&job->err, "ECANCELED", "select", "select was cancelled");
     job->rc = -1;
   }
-  if (job->rc < 0) {
-    result = error_object(env, &job->err);
-    if (result != NULL) napi_reject_deferred(env, job->deferred, result);
-  } else if (napi_create_array_with_length(env, (size_t)job->rc, &result) == napi_ok) {
-    for (i = 0; i < job->n; i++) {
-      napi_value fd;
-      if (!job->ready[i]) continue;
-      if (napi_create_double(env, (double)job->fds[i], &fd) != napi_ok ||
-          napi_set_element(env, result, at++, fd) != napi_ok)
-        break;
-    }
-    napi_resolve_deferred(env, job->deferred, result);
-  }
+  if (job->rc < 0)
+    reject_anyhow(env, job->deferred, error_object(env, &job->err), "select failed, and its Error could not be made");
+  else if ((result = ready_fds(env, job)) == NULL)
+    reject_anyhow(env, job->deferred, NULL, "select: the array of ready descriptors could not be made");
+  else
+    /* No second try if this fails: Node frees the deferred either way (napi_conclude_deferred
+     * in src/js_native_api_v8.cc), and it fails only when the environment is going away. */
+    (void)napi_resolve_deferred(env, job->deferred, result);
   napi_delete_async_work(env, job->work);
   free(job->fds);
   free(job->ready);
@@ -730,6 +761,26 @@ static napi_value js_forget_group(napi_env env, napi_callback_info info) {
   return group_call(env, info, "forgetGroup", ipc_forget_group);
 }
 
+#ifdef _WIN32
+/* processInfo(pid) -> { handles, threads, workingSet, peakWorkingSet }: Windows only, for
+ * the tests that read /proc on Linux. */
+static napi_value js_process_info(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], out;
+  size_t argc;
+  long pid;
+  ipc_process_info p;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0 || get_pid(env, argv[0], "processInfo(pid): pid", &pid) < 0) return NULL;
+  if (ipc_measure_process(pid, &p, &err) < 0) return throw_ipc(env, &err);
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_set_named_property(env, out, "handles", number(env, (double)p.handles)));
+  CHECK(env, napi_set_named_property(env, out, "threads", number(env, (double)p.threads)));
+  CHECK(env, napi_set_named_property(env, out, "workingSet", number(env, (double)p.working_set)));
+  CHECK(env, napi_set_named_property(env, out, "peakWorkingSet", number(env, (double)p.peak_working_set)));
+  return out;
+}
+#endif
+
 /* quoteCommandLine(argv) -> the string CreateProcess would be given for argv. */
 static napi_value js_quote_cmdline(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS], out;
@@ -738,6 +789,12 @@ static napi_value js_quote_cmdline(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
   if ((list = get_string_array(env, argv[0], "quoteCommandLine(argv): argv", 0)) == NULL) return NULL;
   need = ipc_quote_cmdline((const char *const *)list, NULL, 0);
+  if (need == 0) {
+    ipc_error err;
+    ipc_fail(&err, "EINVAL", "quoteCommandLine", "program name '%s' holds a double quote, which a Windows command line cannot pass", list[0]);
+    free_strings(list);
+    return throw_ipc(env, &err);
+  }
   line = malloc(need);
   if (line == NULL) {
     free_strings(list);
@@ -781,6 +838,9 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "killTree", js_kill_tree) < 0 ||
       export_function(env, exports, "guardGroup", js_guard_group) < 0 ||
       export_function(env, exports, "forgetGroup", js_forget_group) < 0 ||
+#ifdef _WIN32
+      export_function(env, exports, "processInfo", js_process_info) < 0 ||
+#endif
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
       export_function(env, exports, "labelLines", js_label_lines) < 0)
     return throw_napi_failure(env, "exporting functions");

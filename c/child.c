@@ -13,6 +13,12 @@
  * would see lines late and in lumps. One write per line also means a line is never split
  * between two writes, whatever its length.
  */
+/* nanosleep and clock_gettime are POSIX, not C11: under -std=c11 the C library declares
+ * them only when asked for POSIX.1-2008. (node-gyp's -pthread happened to ask on glibc.)
+ * Not on Windows, where mingw-w64 would switch its printf family to its own. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#  define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -18,7 +18,15 @@
  *
  * The article advises wrapping in quotes and doubling inner quotes; that breaks any
  * argument ending in a backslash (the closing quote gets escaped) and is not what the
- * runtime's parser undoes. Pure string work: compiled everywhere and tested on Linux too.
+ * runtime's parser undoes. Pure string work: compiled everywhere and tested on Linux too
+ * (test/cmdline.test.ts checks it against a model of Microsoft's documented rules).
+ *
+ * argv[0], the program name, is read by other rules: the C runtime takes it as a path, in
+ * which quote marks only switch quoting on and off and backslashes are plain characters
+ * ("Parsing C command-line arguments"); CommandLineToArgvW takes it "enclosed in quotation
+ * marks or not", up to the next quote mark. So it is wrapped in quotes when it holds a blank
+ * and its backslashes are never doubled (doubling turned `a b\` into `a b\\` for the
+ * child), and a quote mark in it has no spelling at all: it is refused.
  */
 #include "ipc.h"
 
@@ -68,11 +76,23 @@ static void quote_arg(const char *arg, char *out, size_t cap, size_t *len) {
   put(out, cap, len, '"');
 }
 
+static void quote_program(const char *name, char *out, size_t cap, size_t *len) {
+  const char *p;
+  int quoted = *name == '\0' || strpbrk(name, " \t\n\v") != NULL;
+  if (quoted) put(out, cap, len, '"');
+  for (p = name; *p; p++) put(out, cap, len, *p);
+  if (quoted) put(out, cap, len, '"');
+}
+
 size_t ipc_quote_cmdline(const char *const *argv, char *out, size_t cap) {
   size_t len = 0, i;
-  for (i = 0; argv[i] != NULL; i++) {
-    if (i > 0) put(out, cap, &len, ' ');
-    quote_arg(argv[i], out, cap, &len);
+  if (argv[0] != NULL) {
+    if (strchr(argv[0], '"') != NULL) return 0;
+    quote_program(argv[0], out, cap, &len);
+    for (i = 1; argv[i] != NULL; i++) {
+      put(out, cap, &len, ' ');
+      quote_arg(argv[i], out, cap, &len);
+    }
   }
   put(out, cap, &len, '\0');
   if (cap > 0 && len > cap) out[cap - 1] = '\0';

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +28,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
 typedef struct exec_report {
   int step; /* which call failed in the child */
   int error;
@@ -36,31 +35,6 @@ typedef struct exec_report {
 
 enum { STEP_STDIN, STEP_DUP2, STEP_CHDIR, STEP_EXEC, STEP_GROUP };
 static const char *const kStepNames[] = {"open(/dev/null)", "dup2", "chdir", "execve", "setpgid/setsid"};
-
-/* execvp's PATH search, done in the parent. EACCES if a match exists but cannot run. */
-static int find_program(const char *name, char *out, size_t cap, ipc_error *err) {
-  const char *path = getenv("PATH");
-  int denied = 0;
-  if (strchr(name, '/') != NULL) {
-    if (snprintf(out, cap, "%s", name) >= (int)cap) return ipc_fail_errno(err, ENAMETOOLONG, "execve");
-    return 0;
-  }
-  if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
-  while (*path) {
-    const char *end = strchr(path, ':');
-    size_t len = end ? (size_t)(end - path) : strlen(path);
-    struct stat st;
-    if (snprintf(out, cap, "%.*s/%s", (int)len, len ? path : ".", name) < (int)cap &&
-        stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(out, X_OK) == 0) return 0;
-      denied = 1;
-    }
-    path += len + (end ? 1 : 0);
-  }
-  ipc_fail_errno(err, denied ? EACCES : ENOENT, "execvp");
-  err->path = name;
-  return -1;
-}
 
 /* Makes `fd` the child's descriptor `target`. dup2 onto itself would leave close-on-exec
  * set, so that case clears the flag instead. */
@@ -98,14 +72,17 @@ static void report_and_exit(int report_fd, int step) {
   _exit(127);
 }
 
-/* Runs in the child: async-signal-safe calls only. Never returns. */
+/* Runs in the child: async-signal-safe calls only. Never returns. The child starts with
+ * every signal blocked (start_child): the handlers it inherited are the parent's, and a
+ * signal delivered before they are reset would run Node's handler in this copy. Reset
+ * first, unblock after: a signal that came meanwhile then gets the default action. */
 static void child_after_fork(const ipc_spawn_options *o, const char *path, char *const *envp, int report_fd,
                              int max_fd) {
   sigset_t none;
   struct sigaction dfl;
   int sig, in = (int)o->stdin_fd;
-  /* Node ignores SIGPIPE and blocks nothing we need, but an ignored signal survives exec:
-   * give the program the defaults a shell would. */
+  /* Node ignores SIGPIPE, and an ignored signal survives exec: give the program the
+   * defaults a shell would. */
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   for (sig = 1; sig < NSIG; sig++) (void)sigaction(sig, &dfl, NULL);
@@ -123,6 +100,31 @@ static void child_after_fork(const ipc_spawn_options *o, const char *path, char 
   report_and_exit(report_fd, STEP_EXEC);
 }
 
+/* fork() with every signal blocked, and the parent's mask restored after it, as libuv's
+ * uv__spawn_and_init_child_fork does. Between fork() and the reset in child_after_fork the
+ * child still has the parent's handlers: a signal sent to the process group in that window
+ * (Ctrl-C, kill -USR1 -PGID) would run the parent's handler in the child - Node's writes
+ * to the parent's own signal pipe, so the parent would see a signal twice. The faults a
+ * bug in the child can raise stay unblocked, so that such a child dies instead of hanging.
+ * pthread_sigmask, not sigprocmask: this runs in a multi-threaded process. */
+static pid_t start_child(const ipc_spawn_options *o, const char *path, char *const *envp, int report_fd,
+                         int max_fd, ipc_error *err) {
+  static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+  sigset_t all, old;
+  size_t i;
+  pid_t pid;
+  int rc;
+  sigfillset(&all);
+  for (i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);
+  if ((rc = pthread_sigmask(SIG_BLOCK, &all, &old)) != 0) return ipc_fail_errno(err, rc, "pthread_sigmask");
+  pid = fork();
+  if (pid == 0) child_after_fork(o, path, envp, report_fd, max_fd);
+  if (pid < 0) ipc_fail_errno(err, errno, "fork");
+  /* Cannot fail with a mask pthread_sigmask itself returned. */
+  (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return pid;
+}
+
 int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   char path[PATH_MAX];
   ipc_fd report[2];
@@ -131,21 +133,21 @@ int ipc_fork_exec(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   exec_report r;
   ssize_t n;
   pid_t pid;
-  char *const *envp = o->env ? (char *const *)o->env : environ;
+  char *const *envp = o->env ? (char *const *)o->env : ipc_environ();
 
-  if (find_program(o->argv[0], path, sizeof path, err) < 0) return -1;
+  /* Searched in the child's PATH (path_posix.c), here in the parent: after fork the child
+   * may only make async-signal-safe calls. */
+  if (ipc_find_program(o->argv[0], o->env, o->cwd, path, sizeof path, err) < 0) return -1;
   max_fd = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur < 1048576
                ? (int)nofile.rlim_cur
                : 1048576;
   if (ipc_pipe(report, err) < 0) return -1;
-  pid = fork();
+  pid = start_child(o, path, envp, report[1], max_fd, err);
   if (pid < 0) {
-    ipc_fail_errno(err, errno, "fork");
     close(report[0]);
     close(report[1]);
     return -1;
   }
-  if (pid == 0) child_after_fork(o, path, envp, report[1], max_fd);
 
   /* The same setpgid from this side, as job-control shells do: whichever of the two runs
    * first, the group exists before either goes on. Once the child has exec'd this fails

@@ -26,18 +26,18 @@
  *    file, sends SIGKILL to every group still registered, and exits. A normal exit closes
  *    the pipe too: grandchildren left behind in guarded groups are killed then, just as
  *    Windows' kill-on-close job kills the job's processes when its last handle closes.
- *    Why not PR_SET_PDEATHSIG (Linux only): it is set per process, by the process itself,
- *    is cleared in a grandchild by fork, and fires when the *thread* that forked exits, not
- *    the process; it cannot reach grandchildren. Why a separate program rather than a
+ *    Why not PR_SET_PDEATHSIG (Linux only): each process must set it on itself, fork
+ *    clears it (a grandchild does not have it), and it fires when the *thread* that forked
+ *    exits, not the process (prctl(2)); it cannot reach grandchildren. Why a separate program rather than a
  *    forked copy of Node: fork in a multi-threaded process may only exec, and a small
  *    program shows everything it holds.
  *    The watchdog must not die before the parent: it sits in its own process group (the
  *    terminal's Ctrl-C and a kill(-parent_group) do not reach it), ignores SIGINT,
  *    SIGTERM, SIGHUP, SIGTSTP and the like, and its 1 and 2 are /dev/null (a shell reading
  *    the parent's output does not wait for it). It never outlives the parent by more than
- *    the moment it takes to send the signals. If someone kills it anyway, the next guard
- *    call here notices (waitpid, or EPIPE on the write), reaps it, starts a new one and
- *    registers every group again. It is a child of this process: reaped here when it dies
+ *    the moment it takes to send the signals. If someone kills it anyway, the next spawn
+ *    or reaping here notices (waitpid, or EPIPE on the write), reaps it, starts a new one
+ *    and registers every group again. It is a child of this process: reaped here when it dies
  *    early, by init once this process has ended; it never delays this process's exit.
  *
  * 3. Forgetting groups, because numbers are reused. A process group id is a pid; once
@@ -48,10 +48,12 @@
  *    ESRCH and sends "-PGID"; forgetGroup does the same for groups started by others
  *    (Node's child_process children); and the watchdog sweeps its list every second while
  *    it guards anything. Residual risk: a group that empties (its last grandchild exits
- *    after the leader was reaped) AND whose number is reused by a new group leader, both
- *    within one sweep interval before the parent ends. Linux hands out pids in increasing
- *    order up to pid_max (4,194,304 on 64-bit systems by default, 32,768 on small ones)
- *    before wrapping, so that needs the whole pid space cycled within one second.
+ *    after the leader was reaped, or a guardGroup user never calls forgetGroup) AND whose
+ *    number goes to a new group leader, both within one sweep interval (1 s) before the
+ *    parent ends. Linux hands out pids in increasing order up to pid_max before wrapping
+ *    around (/proc/sys/kernel/pid_max: 32,768 on the 2-core Linux machine this was
+ *    written on; systemd raises it to 4,194,304 on 64-bit systems), macOS up to 99,999:
+ *    the whole range must be used up within that second, which takes a fork bomb.
  *
  * What is not covered. A grandchild that leaves the group on purpose (setsid, setpgid:
  * daemons, `setsid cmd`, a job-control shell's own jobs) is outside the tree, as a
@@ -60,8 +62,8 @@
  * write) is not guarded. Detached children (ipc_spawn_options.detached) are never guarded:
  * they are meant to outlive the parent.
  *
- * Only the main thread calls these functions (every addon call runs there), so the table
- * and the pipe need no lock.
+ * Only JavaScript's main thread calls these functions (the project starts no worker
+ * threads, and the relay threads never call them), so the table and the pipe need no lock.
  */
 #define _GNU_SOURCE /* dladdr, posix_spawn_file_actions_addclosefrom_np */
 #include "ipc.h"
@@ -125,11 +127,11 @@ static int remember_group(pid_t pgid, ipc_error *err) {
 /* ---- starting the watchdog ---- */
 
 /* watchdog_c is built beside the addon (binding.gyp), as child_c is: find the folder the
- * addon was loaded from. */
+ * addon was loaded from, by asking which loaded file holds a variable of ours. */
 static int watchdog_path(char *out, size_t cap, ipc_error *err) {
   Dl_info info;
   const char *slash;
-  if (dladdr((void *)&ipc_guard_group, &info) == 0 || info.dli_fname == NULL)
+  if (dladdr((const void *)&g_pipe, &info) == 0 || info.dli_fname == NULL)
     return ipc_fail(err, "ENOENT", "dladdr", "cannot tell which file the addon was loaded from");
   slash = strrchr(info.dli_fname, '/');
   if (slash == NULL) {
@@ -175,7 +177,7 @@ static int watchdog_attributes(posix_spawnattr_t *attr, ipc_error *err) {
 }
 
 static int start_watchdog(ipc_error *err) {
-  static char path[PATH_MAX];
+  static char path[PATH_MAX]; /* static: err->path may point here after we return */
   char *argv[2];
   char *envp[1] = {NULL}; /* it needs nothing of ours, and holds nothing */
   ipc_fd ends[2];
@@ -268,16 +270,20 @@ static int send_line(char op, pid_t pgid, ipc_error *err) {
   return ipc_fail(err, "EIO", "write", "the watchdog's pipe took %ld of %d bytes", (long)n, len);
 }
 
+static int watchdog_running(void) {
+  int status;
+  pid_t rc;
+  do rc = waitpid(g_watchdog, &status, WNOHANG);
+  while (rc < 0 && errno == EINTR);
+  return rc == 0;
+}
+
 /* A running watchdog that knows every group in the table, starting (or restarting) it
  * when needed. */
 static int ensure_watchdog(ipc_error *err) {
   size_t i;
   if (g_pipe >= 0) {
-    int status;
-    pid_t rc;
-    do rc = waitpid(g_watchdog, &status, WNOHANG);
-    while (rc < 0 && errno == EINTR);
-    if (rc == 0) return 0;
+    if (watchdog_running()) return 0;
     forget_dead_watchdog();
   }
   if (start_watchdog(err) < 0) return -1;
@@ -321,6 +327,13 @@ int ipc_guard_group(long pgid, ipc_error *err) {
 
 int ipc_forget_group(long pgid, ipc_error *err) {
   int i;
+  /* Called after every reaping (ipc_wait): the moment to notice a watchdog someone killed,
+   * reap it, and put a new one in its place while groups still need guarding. */
+  if (g_pipe >= 0 && !watchdog_running()) {
+    forget_dead_watchdog();
+    drop_empty_groups();
+    if (g_count > 0 && ensure_watchdog(err) < 0) return -1;
+  }
   if (pgid <= 1 || pgid > INT_MAX) return 0;
   i = group_index((pid_t)pgid);
   if (i < 0 || !group_is_empty((pid_t)pgid)) return 0;

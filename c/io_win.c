@@ -104,9 +104,17 @@ int ipc_close_pipe(ipc_fd fd, ipc_error *err) {
 }
 
 long ipc_pipe_read(ipc_fd fd, void *buf, size_t len, ipc_error *err) {
-  DWORD got = 0;
-  if (ReadFile((HANDLE)fd, buf, (DWORD)(len > 0x40000000 ? 0x40000000 : len), &got, NULL)) return (long)got;
-  /* The writer closed its end: that is how an anonymous pipe says end of stream. */
-  if (GetLastError() == ERROR_BROKEN_PIPE) return 0;
-  return ipc_fail_system(err, "ReadFile");
+  DWORD got;
+  do {
+    got = 0;
+    if (!ReadFile((HANDLE)fd, buf, (DWORD)(len > 0x40000000 ? 0x40000000 : len), &got, NULL)) {
+      /* The writer closed its end: that is how an anonymous pipe says end of stream. */
+      if (GetLastError() == ERROR_BROKEN_PIPE) return 0;
+      return ipc_fail_system(err, "ReadFile");
+    }
+    /* A successful read of 0 bytes is not the end: a writer's WriteFile of 0 bytes
+     * completes one (libuv's pipe reader reads on after it too). Only ERROR_BROKEN_PIPE
+     * is; returning 0 here would end the relay while the child still writes. */
+  } while (got == 0 && len > 0);
+  return (long)got;
 }

@@ -83,8 +83,10 @@ int ipc_close_pipe(ipc_fd fd, ipc_error *err);
 long ipc_pipe_read(ipc_fd fd, void *buf, size_t len, ipc_error *err);
 
 /* relay_thread.c (shared) + relay_thread_posix.c / relay_thread_win.c: the article's older
- * variant, a thread that copies a pipe into a socket so that select() can watch it. The
- * thread owns both descriptors from the start and closes them at end of stream. */
+ * variant, a thread that copies a pipe into a socket so that select() can watch it.
+ * ipc_relay_start takes both descriptors whatever it returns: on success the thread closes
+ * them at end of stream; on failure (no memory, no thread) they are closed before it
+ * returns. Either way the caller must not close or use them afterwards. */
 typedef struct ipc_relay ipc_relay;
 int ipc_relay_start(ipc_fd pipe_read, ipc_fd socket_write, ipc_relay **relay, ipc_error *err);
 /* Waits for the thread, reports how many bytes it copied and any error it met, frees it. */
@@ -148,6 +150,29 @@ int ipc_forget_group(long pgid, ipc_error *err);
 /* POSIX only, for spawn_posix.c and fork_exec_posix.c: guards a child just started as a
  * group leader; if that fails, kills and reaps it and returns -1. */
 int ipc_guard_child(long pid, ipc_error *err);
+/* path_posix.c (POSIX only), shared by both POSIX spawn paths. ipc_environ: the parent's
+ * environment, what a child gets when opts->env is NULL (the one place that knows macOS
+ * bundles must ask _NSGetEnviron()). ipc_find_program: where argv[0] is, searched like
+ * execvp but in the PATH of `env` - the child's environment, NULL for the parent's - with
+ * an empty PATH entry meaning the current folder, and relative candidates checked in `cwd`
+ * (NULL: ours), where exec will resolve them. A name with a slash is copied as given.
+ * ENOENT when nothing matches, EACCES when only non-executable files do. */
+#ifndef _WIN32
+char **ipc_environ(void);
+int ipc_find_program(const char *name, const char *const *env, const char *cwd, char *out, size_t cap,
+                     ipc_error *err);
+#endif
+#ifdef _WIN32
+/* spawn_win.c: what the tests read from /proc on Linux, for any process this one can open
+ * (GetProcessHandleCount, GetProcessMemoryInfo, the Toolhelp process list). */
+typedef struct ipc_process_info {
+  unsigned long handles;
+  unsigned long threads;
+  uint64_t working_set;      /* bytes */
+  uint64_t peak_working_set; /* bytes, since the process started */
+} ipc_process_info;
+int ipc_measure_process(long pid, ipc_process_info *info, ipc_error *err);
+#endif
 
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */
@@ -161,7 +186,8 @@ size_t ipc_label_lines(const unsigned char *src, size_t len, const unsigned char
 
 /* cmdline.c (shared): the MSVCRT rules CreateProcess command lines are parsed by. Pure, so
  * Linux tests check it too. Returns the number of bytes needed including the NUL; writes
- * at most cap bytes. */
+ * at most cap bytes. Returns 0 (writes nothing) when argv[0] holds a double quote, which no
+ * command line can pass as a program name. */
 size_t ipc_quote_cmdline(const char *const *argv, char *out, size_t cap);
 
 #endif

@@ -15,7 +15,6 @@
  * child through the pipe). Ends at end of stream, or when the parent closed its end. */
 void ipc_relay_copy(ipc_relay *r) {
   char buf[RELAY_BUFFER_BYTES];
-  ipc_error ignored;
   r->failed = 0;
   for (;;) {
     long n = ipc_pipe_read(r->pipe_read, buf, sizeof buf, &r->err);
@@ -38,6 +37,11 @@ void ipc_relay_copy(ipc_relay *r) {
     r->bytes += (uint64_t)n;
   }
 done:
-  (void)ipc_close_pipe(r->pipe_read, &ignored);
-  (void)ipc_close(r->socket_write, &ignored);
+  ipc_relay_close_ends(r->pipe_read, r->socket_write);
+}
+
+void ipc_relay_close_ends(ipc_fd pipe_read, ipc_fd socket_write) {
+  ipc_error ignored;
+  (void)ipc_close_pipe(pipe_read, &ignored);
+  (void)ipc_close(socket_write, &ignored);
 }

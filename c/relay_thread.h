@@ -25,5 +25,7 @@ struct ipc_relay {
 
 /* The thread's body: copies until end of stream, then closes both descriptors. */
 void ipc_relay_copy(ipc_relay *relay);
+/* Closes what a relay owns: the thread at its end, ipc_relay_start when no thread starts. */
+void ipc_relay_close_ends(ipc_fd pipe_read, ipc_fd socket_write);
 
 #endif

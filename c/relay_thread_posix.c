@@ -3,6 +3,7 @@
  * directly; the variant runs here too so that Linux tests exercise the same copy loop and
  * its cleanup (no thread or descriptor may outlive its stream).
  */
+#define _POSIX_C_SOURCE 200809L /* pthread_sigmask, sigfillset under -std=c11 */
 #include "relay_thread.h"
 
 #include <errno.h>
@@ -18,7 +19,12 @@ int ipc_relay_start(ipc_fd pipe_read, ipc_fd socket_write, ipc_relay **out, ipc_
   sigset_t all, old;
   int rc;
   ipc_relay *r = calloc(1, sizeof *r);
-  if (r == NULL) return ipc_fail(err, "ENOMEM", "calloc", "out of memory");
+  /* The descriptors are ours from the call on (ipc.h): with no thread to close them,
+   * they are closed here, so the caller never has to guess what is still open. */
+  if (r == NULL) {
+    ipc_relay_close_ends(pipe_read, socket_write);
+    return ipc_fail(err, "ENOMEM", "calloc", "out of memory");
+  }
   r->pipe_read = pipe_read;
   r->socket_write = socket_write;
   /* Signals belong to Node's main thread: the relay thread starts with all blocked. */
@@ -28,6 +34,7 @@ int ipc_relay_start(ipc_fd pipe_read, ipc_fd socket_write, ipc_relay **out, ipc_
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
     free(r);
+    ipc_relay_close_ends(pipe_read, socket_write);
     return ipc_fail_errno(err, rc, "pthread_create");
   }
   *out = r;

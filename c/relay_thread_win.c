@@ -18,13 +18,19 @@ static unsigned __stdcall relay_main(void *arg) {
 int ipc_relay_start(ipc_fd pipe_read, ipc_fd socket_write, ipc_relay **out, ipc_error *err) {
   uintptr_t h;
   ipc_relay *r = calloc(1, sizeof *r);
-  if (r == NULL) return ipc_fail(err, "ENOMEM", "calloc", "out of memory");
+  /* Owned from the call on (ipc.h): closed here when no thread starts to close them. */
+  if (r == NULL) {
+    ipc_relay_close_ends(pipe_read, socket_write);
+    return ipc_fail(err, "ENOMEM", "calloc", "out of memory");
+  }
   r->pipe_read = pipe_read;
   r->socket_write = socket_write;
   h = _beginthreadex(NULL, 0, relay_main, r, 0, NULL);
   if (h == 0) {
+    int e = errno; /* before closing, which may change it */
     free(r);
-    return ipc_fail_errno(err, errno, "_beginthreadex");
+    ipc_relay_close_ends(pipe_read, socket_write);
+    return ipc_fail_errno(err, e, "_beginthreadex");
   }
   r->thread = (HANDLE)h;
   *out = r;

@@ -7,11 +7,14 @@
  * dup2 file actions; every other descriptor stays behind (they are all close-on-exec, and
  * where the C library allows, descriptors from 3 up are closed outright).
  */
-#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np, environ */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np, RTLD_DEFAULT */
 #include "ipc.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -19,7 +22,37 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+/* ---- giving posix_spawn a working folder ----
+ * POSIX had no file action for the child's folder until 2024 (posix_spawn_file_actions_
+ * addchdir); before that each C library added its own addchdir_np: glibc 2.29, musl
+ * 1.1.24, macOS 10.15, FreeBSD 13.1. musl has no version macro to test, and a build made
+ * on a new C library may run on an older one, so the function is looked up at run time,
+ * as libuv looks up the macOS one (uv__spawn_init_posix_spawn_fncs). Where it is missing,
+ * ipc_spawn starts the child with fork + chdir + exec instead (fork_exec_posix.c).
+ * dlsym is in libc from glibc 2.34 on; before that in libdl, which node itself links. */
+typedef int (*addchdir_fn)(posix_spawn_file_actions_t *, const char *);
+static addchdir_fn addchdir;
+static pthread_once_t addchdir_once = PTHREAD_ONCE_INIT;
+
+static void look_up_addchdir(void) {
+  static const char *const names[] = {"posix_spawn_file_actions_addchdir", "posix_spawn_file_actions_addchdir_np"};
+  size_t i;
+  for (i = 0; i < sizeof names / sizeof names[0] && addchdir == NULL; i++) {
+    void *sym = dlsym(RTLD_DEFAULT, names[i]);
+    /* memcpy: ISO C has no cast from an object pointer to a function pointer. */
+    if (sym != NULL) memcpy(&addchdir, &sym, sizeof addchdir);
+  }
+#ifdef IPC_TEST_WITHOUT_ADDCHDIR
+  /* Defined only by the C test program that exercises the fork fallback on a C library
+   * that has the function (test/spawn-paths.test.ts). */
+  addchdir = NULL;
+#endif
+}
+
+static addchdir_fn spawn_addchdir(void) {
+  if (pthread_once(&addchdir_once, look_up_addchdir) != 0) return NULL;
+  return addchdir;
+}
 
 /* The cwd is checked first so that "no such directory" is not mistaken for "no such
  * program": posix_spawn reports both as ENOENT. */
@@ -52,13 +85,8 @@ static int file_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options 
    * otherwise leak into the child (node-pty #657). */
   if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
 #endif
-  if (rc == 0 && o->cwd != NULL) {
-#if defined(__GLIBC__) || defined(__APPLE__)
-    rc = posix_spawn_file_actions_addchdir_np(fa, o->cwd);
-#else
-    rc = ENOSYS;
-#endif
-  }
+  /* ipc_spawn took the fork path when there is a cwd but no addchdir. */
+  if (rc == 0 && o->cwd != NULL) rc = spawn_addchdir()(fa, o->cwd);
   if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawn_file_actions");
   return 0;
 }
@@ -105,13 +133,17 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   posix_spawnattr_t attr;
   pid_t pid;
   int rc, ok = -1;
-  char *const *env = o->env ? (char *const *)o->env : environ;
+  char *const *env = o->env ? (char *const *)o->env : ipc_environ();
+  char path[PATH_MAX];
 
 #ifndef POSIX_SPAWN_SETSID
   /* This C library's posix_spawn cannot call setsid; fork_exec_posix.c can. */
   if (o->detached) return ipc_fork_exec(o, pid_out, err);
 #endif
+  if (o->cwd != NULL && spawn_addchdir() == NULL) return ipc_fork_exec(o, pid_out, err);
   if (o->cwd != NULL && check_cwd(o->cwd, err) < 0) return -1;
+  /* Searched in the child's PATH (path_posix.c), so posix_spawn, not posix_spawnp. */
+  if (ipc_find_program(o->argv[0], o->env, o->cwd, path, sizeof path, err) < 0) return -1;
   rc = posix_spawn_file_actions_init(&fa);
   if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawn_file_actions_init");
   rc = posix_spawnattr_init(&attr);
@@ -120,13 +152,12 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
     return ipc_fail_errno(err, rc, "posix_spawnattr_init");
   }
   if (file_actions(&fa, o, err) == 0 && spawn_attributes(&attr, o, err) == 0) {
-    /* posix_spawnp searches PATH when argv[0] has no slash, like execvp. */
-    rc = posix_spawnp(&pid, o->argv[0], &fa, &attr, (char *const *)o->argv, env);
+    rc = posix_spawn(&pid, path, &fa, &attr, (char *const *)o->argv, env);
     if (rc == 0) {
       *pid_out = (long)pid;
       ok = 0;
     } else {
-      ipc_fail_errno(err, rc, "posix_spawnp");
+      ipc_fail_errno(err, rc, "posix_spawn");
       err->path = o->argv[0];
     }
   }
@@ -137,6 +168,7 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
 }
 
 int ipc_wait(long pid, ipc_exit *status, ipc_error *err) {
+  ipc_error ignored;
   int st;
   pid_t rc;
   /* WNOHANG: the parent polls when SIGCHLD says something changed, so it never parks a
@@ -144,19 +176,17 @@ int ipc_wait(long pid, ipc_exit *status, ipc_error *err) {
   do rc = waitpid((pid_t)pid, &st, WNOHANG);
   while (rc < 0 && errno == EINTR);
   if (rc < 0) return ipc_fail_errno(err, errno, "waitpid");
+  /* Once the leader is reaped and its group empty, the watchdog must forget the number
+   * before it can be reused (guard_posix.c); while it runs this only checks that the
+   * watchdog still lives. A failure to tell it changes nothing about this child's status,
+   * and the watchdog's own sweep forgets an empty group within a second. */
+  (void)ipc_forget_group(pid, &ignored);
   status->running = rc == 0;
   status->code = -1;
   status->signal = 0;
   if (rc == 0) return 0;
   if (WIFEXITED(st)) status->code = WEXITSTATUS(st);
   else if (WIFSIGNALED(st)) status->signal = WTERMSIG(st);
-  /* The leader is reaped: if its group is empty now, the watchdog must forget the number
-   * before it can be reused (guard_posix.c). A failure to tell it changes nothing about
-   * this exit status, and the watchdog's own sweep forgets the group within a second. */
-  {
-    ipc_error ignored;
-    (void)ipc_forget_group(pid, &ignored);
-  }
   return 0;
 }
 

@@ -41,6 +41,8 @@ export interface ParentOptions {
 export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
 Runs N children and prints each line of their stdout and stderr as it arrives:
   [child PID][info]: LINE     (stdout)      [child PID][error]: LINE    (stderr)
+Both kinds of line go to the parent's stdout (its stderr carries only its own errors
+and --trace). A child's stdin is /dev/null (NUL on Windows): it can read nothing.
 Options:
   --children N        how many children (default 3)
   --child KIND        c, ts or mixed (default: mixed, i.e. C, TS, C)
@@ -57,7 +59,14 @@ Passed on to the built-in children:
   --lines N  --max-sleep-ms M  --seed S  --line-bytes B  --streams both|stdout|stderr
   --seq  --stamp  --exit-code C   (see: npx tsx child/child.ts --help)
 After --, a command and its arguments replace the built-in child, N copies of it:
-  npm start -- --children 2 -- perl my-child.pl
+  npm start -- --children 2 -- perl docs/examples/child.pl
+--config FILE: a JSON array of helpers, one object each (other keys are refused):
+  "name"  required: 1-64 letters, digits, '.', '_' or '-'; the label, in place of "child"
+  "argv"  required: non-empty array of strings, the program and its arguments
+  "cwd"   optional: its working folder; a relative one is taken from FILE's folder
+  "env"   optional: object of strings; replaces the whole environment
+  e.g. [{ "name": "web", "argv": ["node", "server.js"], "cwd": "site", "env": { "PORT": "8080" } }]
+  (docs/examples/helpers.json is one to try)
 Exit status: 0 if every child exited 0, 1 otherwise, 2 for bad usage, 127 command not
 found, 126 not executable, 128+N when stopped by signal N.
 `;

@@ -48,6 +48,16 @@ export interface SpawnOptions {
   detached?: boolean;
 }
 
+/** What the Windows tests read instead of /proc (c/spawn_win.c, ipc_measure_process). */
+export interface ProcessInfo {
+  handles: number;
+  threads: number;
+  /** Bytes. */
+  workingSet: number;
+  /** Bytes, the most since the process started. */
+  peakWorkingSet: number;
+}
+
 export interface SocketpairOptions {
   /** Use the loopback emulation Windows needs, even where a real socketpair exists. */
   emulate?: boolean;
@@ -101,6 +111,8 @@ export interface NativeIpc {
    * still has members. Call it after reaping a guardGroup leader; wait() does it for
    * spawn's children, and the watchdog sweeps empty groups every second regardless. */
   forgetGroup(pid: number): boolean;
+  /** Windows only: handle and thread counts and memory of any process we may open. */
+  processInfo?: (pid: number) => ProcessInfo;
   /** The hot path: appends label + line to out (from outLength) for every complete line
    * in src[0, srcLength); returns how much of src it used and out's new length. */
   labelLines(src: Uint8Array, srcLength: number, label: Uint8Array, out: Uint8Array, outLength: number): { consumed: number; outLength: number };

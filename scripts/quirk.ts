@@ -13,7 +13,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { loadQuirks } from './quirks/index.ts';
-import { currentContext, formatShown, type Quirk } from './quirks/quirk.ts';
+import { currentContext, formatShown, NEVER_RUN_HERE, type Observed, type Quirk, type Sighting } from './quirks/quirk.ts';
 import { compileTypeScript, isMain, MissingToolError, PROJECT_ROOT } from './wine.ts';
 
 export const QUIRKS_DOC = join(PROJECT_ROOT, 'docs', 'quirks.md');
@@ -22,13 +22,61 @@ const END = '<!-- quirks:end -->';
 
 const PLATFORM_NAMES: Record<string, string> = { linux: 'Linux', darwin: 'macOS', win32: 'Windows' };
 
+/** The four columns of "Observed", in the order the catalogue shows them. */
+const OBSERVED_PLACES: readonly [keyof Observed, string][] = [
+  ['linux', 'Linux'],
+  ['wine', 'Windows under Wine'],
+  ['windows', 'Windows'],
+  ['macos', 'macOS'],
+];
+
+/**
+ * Refuses an entry that does not say where its facts were seen, or that claims a
+ * measurement nobody made: a teaching text must not pass Wine off as Windows, or POSIX's
+ * promise off as something seen on macOS.
+ */
+export function checkObserved(q: Quirk): void {
+  const o = (q as Partial<Quirk>).observed;
+  if (o === undefined || o === null) throw new Error(`quirk ${q.id}: no 'observed' (say per platform where its behaviour was seen)`);
+  for (const [place, name] of OBSERVED_PLACES) {
+    const s: Sighting | undefined = o[place];
+    if (s === undefined) throw new Error(`quirk ${q.id}: 'observed' says nothing about ${name}`);
+    if (s.kind === 'measured') {
+      if (NEVER_RUN_HERE.has(place)) throw new Error(`quirk ${q.id}: 'observed.${place}' claims a measurement, but nothing in this project has run on ${name}`);
+      if (!s.test.trim()) throw new Error(`quirk ${q.id}: 'observed.${place}' is measured but names no test`);
+    } else if (s.kind === 'documented') {
+      if (!s.source.trim()) throw new Error(`quirk ${q.id}: 'observed.${place}' is documented but names no source`);
+    } else if (s.kind === 'never') {
+      if (!s.why.trim()) throw new Error(`quirk ${q.id}: 'observed.${place}' is never observed but does not say why`);
+    } else {
+      throw new Error(`quirk ${q.id}: 'observed.${place}' has an unknown kind`);
+    }
+  }
+}
+
+function renderSighting(s: Sighting): string {
+  switch (s.kind) {
+    case 'measured':
+      return `measured here by \`${s.test}\`${s.detail ? ` (${s.detail})` : ''}`;
+    case 'documented':
+      return `documented only (${s.source})`;
+    case 'never':
+      return `never observed (${s.why})`;
+  }
+}
+
 /** The generated part of docs/quirks.md: the index table, then one section per quirk. */
 export function renderCatalogue(quirks: readonly Quirk[]): string {
+  for (const q of quirks) checkObserved(q);
   const L: string[] = [];
-  L.push('| # | id | quirk | shown on | Wine |');
-  L.push('|---|---|---|---|---|');
+  L.push('| # | id | quirk | shown on | Wine | measured here |');
+  L.push('|---|---|---|---|---|---|');
   for (const q of quirks) {
-    L.push(`| ${q.order} | [\`${q.id}\`](#${q.id}) | ${q.title} | ${q.showsOn.map((p) => PLATFORM_NAMES[p]).join(', ')} | ${q.showsOn.includes('win32') ? (q.wine ?? '–') : '–'} |`);
+    const measured = OBSERVED_PLACES.filter(([p]) => q.observed[p].kind === 'measured').map(([, name]) => (name === 'Windows under Wine' ? 'Wine' : name));
+    L.push(
+      `| ${q.order} | [\`${q.id}\`](#${q.id}) | ${q.title} | ${q.showsOn.map((p) => PLATFORM_NAMES[p]).join(', ')} | ` +
+        `${q.showsOn.includes('win32') ? (q.wine ?? '–') : '–'} | ${measured.join(', ') || 'nowhere'} |`,
+    );
   }
   for (const q of quirks) {
     const d = q.doc;
@@ -41,6 +89,8 @@ export function renderCatalogue(quirks: readonly Quirk[]): string {
     if (q.showsOn.includes('win32')) L.push(`- **Under Wine.** ${q.wine ?? 'same'}${d.wineNote ? `: ${d.wineNote}` : ''}`);
     L.push(`- **Guarded by.** \`quirk ${q.id}\` in test/quirks.test.ts${q.showsOn.includes('win32') && !q.showsOn.some((p) => p !== 'win32') ? ' (in the Wine run, `npm run test:wine`)' : ''}${d.alsoGuardedBy ? `; ${d.alsoGuardedBy}` : ''}.`);
     L.push(`- **Source.** ${d.source}`);
+    L.push('- **Observed.**');
+    for (const [place, name] of OBSERVED_PLACES) L.push(`  - ${name}: ${renderSighting(q.observed[place])}.`);
   }
   return L.join('\n');
 }

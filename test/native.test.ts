@@ -36,14 +36,29 @@ async function writeAll(fd: number, data: Buffer): Promise<void> {
   }
 }
 
-function expectError(t: test.Test, fn: () => unknown, code: string, what: string): void {
+/** Asserts that fn throws a native error with this code, and returns it (null if fn did
+ * not throw, after failing the test). */
+function expectError(t: test.Test, fn: () => unknown, code: string, what: string): { code?: string; path?: string } | null {
   try {
     fn();
-    t.fail(`${what}: expected ${code}, but it succeeded`);
   } catch (e) {
     t.ok(isNativeError(e), `${what}: a native error`);
     t.equal((e as { code?: string }).code, code, `${what}: code ${code} (${(e as Error).message})`);
+    return e as { code?: string; path?: string };
   }
+  t.fail(`${what}: expected ${code}, but it succeeded`);
+  return null;
+}
+
+/** Polls wait() until the child has exited; null if it is still running after limitMs. */
+async function waitForExit(pid: number, limitMs = 10_000): Promise<ReturnType<typeof ipc.wait>> {
+  const until = Date.now() + limitMs;
+  let status = ipc.wait(pid);
+  while (status === null && Date.now() < until) {
+    await sleep(10);
+    status = ipc.wait(pid);
+  }
+  return status;
 }
 
 for (const emulate of [false, true]) {
@@ -95,21 +110,23 @@ test('emulated socketpair: a foreign process connecting first is detected, not p
 test('select: returns the readable subset, honours its timeout, can be woken', async (t) => {
   const [a, b] = ipc.socketpair();
   const [c, d] = ipc.socketpair();
-  let t0 = Date.now();
+  const t0 = Date.now();
   t.deepEqual(await ipc.select([b, d], 100), [], 'nothing written: times out with nothing ready');
   t.ok(Date.now() - t0 >= 90, `waited for the timeout (${Date.now() - t0} ms)`);
   ipc.write(c, Buffer.from('x'));
   t.deepEqual(await ipc.select([b, d], 1000), [d], 'only the written one is ready');
+  // Off the main thread: a timer due long before select's timeout fires before select
+  // returns. A select that blocked the event loop would settle first (its promise resolves
+  // in a microtask, ahead of any timer), however slow the machine.
+  const order: string[] = [];
+  const timed = ipc.select([b], 300).then(() => order.push('select returned'));
+  setTimeout(() => order.push('timer fired'), 20);
+  await timed;
+  t.deepEqual(order, ['timer fired', 'select returned'], 'a timer fired while select waited (it runs off the main thread)');
   const [wr, ww] = ipc.socketpair();
-  t0 = Date.now();
   const pending = ipc.select([b, wr], -1);
-  let timerRan = false;
-  setTimeout(() => {
-    timerRan = true;
-    ipc.write(ww, Buffer.from([1]));
-  }, 50);
+  setTimeout(() => ipc.write(ww, Buffer.from([1])), 50);
   t.deepEqual(await pending, [wr], 'a select without timeout is woken by a byte on the wakeup pair');
-  t.ok(timerRan, 'timers ran while select waited (it runs off the main thread)');
   for (const fd of [a, b, c, d, wr, ww]) ipc.close(fd);
   t.equal(typeof ipc.FD_SETSIZE, 'number', `FD_SETSIZE is exported (${ipc.FD_SETSIZE})`);
 });
@@ -149,29 +166,17 @@ test('native argument checks say what is wrong', (t) => {
 
 test('spawn: missing program -> ENOENT with the path; wait and kill report exits', async (t) => {
   const [r, w] = ipc.socketpair();
-  expectError(t, () => ipc.spawn(['no-such-program-4242'], { stdout: w, stderr: w }), 'ENOENT', 'missing program');
-  try {
-    ipc.spawn(['no-such-program-4242'], { stdout: w, stderr: w });
-  } catch (e) {
-    t.equal((e as { path?: string }).path, 'no-such-program-4242', 'the error names the program');
-  }
+  const missing = expectError(t, () => ipc.spawn(['no-such-program-4242'], { stdout: w, stderr: w }), 'ENOENT', 'missing program');
+  t.equal(missing?.path, 'no-such-program-4242', 'the error names the program');
   const node = process.execPath;
   const pid = ipc.spawn([node, '-e', 'process.exitCode = 5'], { stdout: w, stderr: w });
-  let status = ipc.wait(pid);
-  for (let i = 0; status === null && i < 500; i++) {
-    await sleep(10);
-    status = ipc.wait(pid);
-  }
-  t.deepEqual(status, { code: 5, signal: null }, 'exit code 5 reported');
+  t.ok(Number.isInteger(pid) && pid > 0, `spawn returned a pid (${pid})`);
+  t.deepEqual(await waitForExit(pid), { code: 5, signal: null }, 'exit code 5 reported');
   const sleeper = ipc.spawn([node, '-e', 'setTimeout(() => {}, 60000)'], { stdout: w, stderr: w });
   t.equal(ipc.wait(sleeper), null, 'a running child: wait() returns null at once');
   ipc.kill(sleeper, signalNumber('SIGTERM'));
-  status = null;
-  for (let i = 0; status === null && i < 500; i++) {
-    await sleep(10);
-    status = ipc.wait(sleeper);
-  }
-  t.equal(status && status.signal !== null ? signalName(status.signal) : status, 'SIGTERM', 'killed by SIGTERM');
+  const killed = await waitForExit(sleeper);
+  t.equal(killed && killed.signal !== null ? signalName(killed.signal) : JSON.stringify(killed), 'SIGTERM', 'killed by SIGTERM');
   ipc.close(r);
   ipc.close(w);
 });
@@ -189,7 +194,7 @@ test('spawn: cwd and env reach the child; a bad cwd is named', async (t) => {
   ipc.setNonBlocking(r);
   const got = (await readExactly(r, 1 << 20)).toString();
   t.equal(got.toLowerCase(), `${dir}|probe-value`.toLowerCase(), `child saw cwd and env: ${got}`);
-  while (ipc.wait(pid) === null) await sleep(10);
+  t.deepEqual(await waitForExit(pid), { code: 0, signal: null }, 'and exited 0');
   const [r2, w2] = ipc.socketpair();
   expectError(t, () => ipc.spawn([process.execPath, '-e', '0'], { stdout: w2, stderr: w2, cwd: '/no/such/dir' }), 'ENOENT', 'bad cwd');
   for (const fd of [r, r2, w2]) ipc.close(fd);
@@ -205,7 +210,7 @@ test('spawn: the child holds exactly descriptors 0, 1 and 2', { skip: process.pl
   // ls lists the shell's descriptors (its own directory handle is not among them).
   const got = (await readExactly(r, 1 << 20)).toString().trim().split(/\s+/).join(' ');
   t.equal(got, '0 1 2', `the child's /proc/self/fd: ${got}`);
-  while (ipc.wait(pid) === null) await sleep(10);
+  t.deepEqual(await waitForExit(pid), { code: 0, signal: null }, 'the shell exited 0');
   ipc.close(r);
   for (const [a, b] of extra) {
     ipc.close(a);

@@ -87,7 +87,14 @@ test('parent: bytes are relayed unchanged (CR, NUL, invalid UTF-8)', async (t) =
   t.ok(stripped.equals(payload), `the child's bytes, labels stripped: ${stripped.toString('hex')}`);
 });
 
-test('parent: SIGINT -> children terminated and reaped within 1 s, status 130', { skip: NO_SIGNALS }, async (t) => {
+/** Generous bounds for how long a stop may take, kept apart from what the stop must do:
+ * measured 47-128 ms after SIGINT and 0.54-0.70 s for --duration 0.5 (from the first line)
+ * on a 2-core machine with two busy loops alongside, where the whole --duration run took up
+ * to 3.3 s (Node and tsx starting); the bounds are many times that. */
+const STOP_BOUND_MS = 5_000;
+const DURATION_BOUND_MS = 10_000;
+
+test('parent: SIGINT -> every child ended by SIGTERM and reaped, status 130', { skip: NO_SIGNALS }, async (t) => {
   const p = start(parentArgv(['--max-sleep-ms', '200']));
   await p.waitFor('[child');
   // All three children have written at least once only when three pids were seen.
@@ -102,10 +109,12 @@ test('parent: SIGINT -> children terminated and reaped within 1 s, status 130', 
   const r = await p.done;
   const ms = Date.now() - t0;
   t.equal(r.code, 130, 'parent exit status 130');
-  t.ok(ms < 1000, `parent done ${ms} ms after SIGINT`);
   t.ok(pids.every((pid) => !alive(pid)), 'no child is left, not even as a zombie');
   const out = parseParentOutput(r.stdout);
-  t.deepEqual(out.exits.map((e) => e.how).sort(), ['killed by SIGTERM', 'killed by SIGTERM', 'killed by SIGTERM'], 'each child reaped and reported');
+  // SIGTERM, not the SIGKILL that follows the grace period: these children stop at once.
+  t.deepEqual(out.exits.map((e) => `${e.pid} ${e.how}`).sort(), pids.map((pid) => `${pid} killed by SIGTERM`).sort(),
+    'each child reaped and reported as ended by SIGTERM');
+  t.ok(ms < STOP_BOUND_MS, `parent done ${ms} ms after SIGINT (bound ${STOP_BOUND_MS} ms)`);
   t.ok(out.other.includes('Running forever, hit CTRL-C to stop.'), 'the article\'s banner was printed');
 });
 
@@ -119,11 +128,21 @@ test('parent: SIGTERM -> 143, SIGHUP -> 129', { skip: NO_SIGNALS }, async (t) =>
   }
 });
 
-test('parent: --duration stops the children, status 0', async (t) => {
-  const r = await runParent(['--children', '2', '--child', 'c', '--max-sleep-ms', '50', '--duration', '0.5']);
+test('parent: --duration stops the children with SIGTERM, status 0', async (t) => {
+  const p = start(parentArgv(['--children', '2', '--child', 'c', '--max-sleep-ms', '50', '--duration', '0.5']));
+  await p.waitFor('[child');
+  // From the first line on, so that Node and tsx starting up on a busy machine do not count.
+  const firstLine = Date.now();
+  const r = await p.done;
+  const ms = Date.now() - firstLine;
+  const out = parseParentOutput(r.stdout);
   t.equal(r.code, 0, '--duration 0.5: status 0');
-  t.ok(r.ms < 5000, `--duration 0.5 ended after ${r.ms} ms`);
-  t.equal(parseParentOutput(r.stdout).exits.length, 2, 'both children reported');
+  const pids = [...new Set(out.lines.map((l) => l.pid))];
+  t.equal(pids.length, 2, 'both children wrote lines before the stop');
+  t.deepEqual(out.exits.map((e) => `${e.pid} ${e.how}`).sort(), pids.map((pid) => `${pid} killed by SIGTERM`).sort(),
+    'both stopped by SIGTERM (they write forever otherwise) and reported');
+  t.ok(r.ms >= 500, `the parent ran its 0.5 s (${r.ms} ms in all)`);
+  t.ok(ms < DURATION_BOUND_MS, `and ended ${ms} ms after the first line (bound ${DURATION_BOUND_MS} ms)`);
 });
 
 test('parent: bad usage is one line naming the value, status 2; missing commands 127/126', async (t) => {

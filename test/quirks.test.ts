@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import test from 'tape';
-import { documentWith, QUIRKS_DOC } from '../scripts/quirk.ts';
+import { checkObserved, documentWith, QUIRKS_DOC, renderCatalogue } from '../scripts/quirk.ts';
 import { loadQuirks } from '../scripts/quirks/index.ts';
-import { currentContext } from '../scripts/quirks/quirk.ts';
+import { currentContext, type Quirk } from '../scripts/quirks/quirk.ts';
 
 const ctx = currentContext();
 
@@ -35,6 +35,24 @@ test('quirk catalogue', async (outer) => {
     t.deepEqual(quirks.map((q) => q.order), [...quirks.map((q) => q.order)].sort((a, b) => a - b), 'ordered');
     const doc = readFileSync(QUIRKS_DOC, 'utf8').replaceAll('\r\n', '\n');
     t.equal(doc, documentWith(quirks).replaceAll('\r\n', '\n'), 'docs/quirks.md matches scripts/quirks/*.ts (regenerate with npm run quirk -- --doc)');
+    t.end();
+  });
+
+  outer.test('quirks: the generator refuses an entry that does not say where it was observed, or claims an unrun platform', (t) => {
+    const base = quirks[0]!;
+    for (const q of quirks) t.doesNotThrow(() => checkObserved(q), `quirk ${q.id} says where it was observed`);
+    const without = { ...base } as Partial<Quirk>;
+    delete without.observed;
+    t.throws(() => renderCatalogue([without as Quirk]), /no 'observed'/, 'an entry without observed is refused');
+    const noMac = { ...base, observed: { ...base.observed, macos: undefined } } as unknown as Quirk;
+    t.throws(() => renderCatalogue([noMac]), /says nothing about macOS/, 'an entry silent about one platform is refused');
+    const claimsWindows = { ...base, observed: { ...base.observed, windows: { kind: 'measured', test: 'quirk x' } } } as Quirk;
+    t.throws(() => renderCatalogue([claimsWindows]), /nothing in this project has run on Windows/, 'a measurement on real Windows is refused');
+    const claimsMac = { ...base, observed: { ...base.observed, macos: { kind: 'measured', test: 'quirk x' } } } as Quirk;
+    t.throws(() => renderCatalogue([claimsMac]), /nothing in this project has run on macOS/, 'a measurement on macOS is refused');
+    const noSource = { ...base, observed: { ...base.observed, windows: { kind: 'documented', source: ' ' } } } as Quirk;
+    t.throws(() => renderCatalogue([noSource]), /names no source/, 'documented without a source is refused');
+    t.ok(renderCatalogue([base]).includes('- **Observed.**'), 'the Observed field is rendered');
     t.end();
   });
 });

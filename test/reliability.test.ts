@@ -223,12 +223,15 @@ for (const variant of VARIANTS) {
         await sleep(25);
         pids = pidsOf(p.output());
       }
+      // Without this, no child seen made every check below pass on an empty list.
+      t.equal(pids.length, 3, `${how}: three children running before the kill: ${pids.join(', ')}`);
       const t0 = Date.now();
       p.kill(how);
       const r = await p.done;
       if (how === 'SIGTERM') {
         t.equal(r.code, 143, 'SIGTERM: parent status 143');
-        t.equal(parseParentOutput(r.stdout).exits.length, 3, 'SIGTERM: 3 children reaped and reported');
+        t.deepEqual(parseParentOutput(r.stdout).exits.map((e) => `${e.pid} ${e.how}`).sort(), pids.map((pid) => `${pid} killed by SIGTERM`).sort(),
+          'SIGTERM: the 3 children reaped and reported as ended by SIGTERM');
         // Not even a zombie: the parent itself waited for each one.
         t.ok(pids.every((pid) => processState(pid) === null), `SIGTERM: no child left after ${Date.now() - t0} ms`);
       } else {

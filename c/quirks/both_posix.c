@@ -402,6 +402,49 @@ static int zombies_and_sigpipe(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/*
+ * select-details, the POSIX side: nfds bounds the descriptors select() looks at (0 means
+ * none), and three empty sets with a timeout are a portable sleep. There is no overlapped
+ * attribute: O_NONBLOCK is the only mode.
+ */
+static int select_details(int argc, char **argv, const char *self) {
+  int sv[2], rc, e;
+  fd_set set;
+  struct timeval tv;
+  double t0;
+  (void)argc;
+  (void)argv;
+  (void)self;
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return quirk_fail("socketpair", "%s", errno_name(errno));
+  if (write(sv[1], "x", 1) != 1) return quirk_fail("write", "%s", errno_name(errno));
+
+  quirk_side("info", "select(nfds = 0, {a socket with a byte to read}, 500 ms)");
+  FD_ZERO(&set);
+  FD_SET(sv[0], &set);
+  tv.tv_sec = 0;
+  tv.tv_usec = 500000;
+  t0 = now_ms();
+  rc = select(0, &set, NULL, NULL, &tv);
+  quirk_say("returned %d after %.0f ms: nfds 0 means no descriptor is looked at", rc, now_ms() - t0);
+  quirk_value("nfds0_result", "%d", rc);
+
+  quirk_side("info", "select(0, NULL, NULL, NULL, 100 ms): no descriptor at all");
+  tv.tv_sec = 0;
+  tv.tv_usec = 100000;
+  t0 = now_ms();
+  rc = select(0, NULL, NULL, NULL, &tv);
+  e = rc < 0 ? errno : 0;
+  quirk_say("returned %d after %.0f ms%s%s", rc, now_ms() - t0, rc < 0 ? ": " : ": a sleep", rc < 0 ? errno_name(e) : "");
+  quirk_value("empty_sets_result", "%d", rc);
+  quirk_value("empty_sets_error", "%s", rc < 0 ? errno_name(e) : "none");
+
+  quirk_side("info", "overlapped vs non-blocking");
+  quirk_say("POSIX has no overlapped attribute: O_NONBLOCK (fcntl) is the only mode a descriptor has");
+  (void)close(sv[0]);
+  (void)close(sv[1]);
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "fcntl(F_GETFL) where F_SETFL was meant; FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -409,5 +452,6 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"zombies-and-sigpipe", "zombies until waitpid; SIGPIPE vs EPIPE", zombies_and_sigpipe},
   {"stdio-child", "helper: full|flush|unbuffered LINES GAP_MS, lines through stdio", stdio_child},
   {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
+  {"select-details", "nfds bounds the descriptors; three empty sets sleep", select_details},
   {NULL, NULL, NULL},
 };

@@ -85,7 +85,7 @@ static int start_winsock(void) {
 /*
  * A connected pair of TCP sockets over loopback: Windows has no socketpair(). Both ends
  * come from WSASocket without WSA_FLAG_OVERLAPPED, the kind a child can use as its std
- * handle (Microsoft KB Q131623). The writer is inheritable only when asked: handles from
+ * handle (Microsoft, "Default state for a socket's overlapped attribute"; WriteFile). The writer is inheritable only when asked: handles from
  * WSASocket without WSA_FLAG_NO_HANDLE_INHERIT are inheritable by default.
  */
 static int loopback_pair(SOCKET *reader, SOCKET *writer, int inheritable_writer) {
@@ -212,7 +212,7 @@ static int stdio_child(int argc, char **argv, const char *self) {
         return 3;
     } else {
       /* fwrite, not printf: Wine's printf flushes at each newline, which would hide the
-       * full buffering Windows has (../shared/WINDOWS-FACTS.md). */
+       * full buffering Windows has (the setvbuf rows of the table in docs/windows.md). */
       char line[96];
       int n = snprintf(line, sizeof line, "stdio-child %-10s pid %6lu line %04ld of %04ld ....\n", mode, (unsigned long)GetCurrentProcessId(), i, lines);
       if (n <= 0 || fwrite(line, 1, (size_t)n, stdout) != (size_t)n) return 3;
@@ -443,6 +443,97 @@ static int zombies_and_sigpipe(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/*
+ * select-details: three ways Winsock's select() is not POSIX's. nfds is ignored (the sets
+ * carry counts, not bitmaps); three empty sets are an error, not a portable sleep; and a
+ * socket's overlapped attribute (chosen at creation) and its blocking mode (FIONBIO, any
+ * time) are separate things: an overlapped socket blocks by default.
+ */
+static int recv_error(SOCKET s, double *ms) {
+  char c;
+  double t0 = now_ms();
+  int n = recv(s, &c, 1, 0), e = n == SOCKET_ERROR ? WSAGetLastError() : 0;
+  *ms = now_ms() - t0;
+  return e;
+}
+
+static int select_details(int argc, char **argv, const char *self) {
+  SOCKET r, w, listener, ovl = INVALID_SOCKET, ovl_peer = INVALID_SOCKET;
+  struct sockaddr_in addr;
+  int len = (int)sizeof addr, rc, e;
+  fd_set set;
+  struct timeval tv;
+  double t0, ms;
+  u_long on = 1;
+  DWORD timeout_ms = 300;
+  (void)argc;
+  (void)argv;
+  (void)self;
+  if (start_winsock() != 0) return 1;
+  if (loopback_pair(&r, &w, 0) != 0) return 1;
+  if (send(w, "x", 1, 0) != 1) return fail_wsa("send");
+
+  quirk_side("info", "select(nfds = 0, {a socket with a byte to read}, 500 ms)");
+  FD_ZERO(&set);
+  FD_SET(r, &set);
+  tv.tv_sec = 0;
+  tv.tv_usec = 500000;
+  rc = select(0, &set, NULL, NULL, &tv);
+  quirk_say("returned %d: nfds is ignored, the set says which sockets to watch", rc);
+  quirk_value("nfds0_result", "%d", rc);
+
+  quirk_side("info", "select(0, NULL, NULL, NULL, 100 ms): no socket at all");
+  tv.tv_sec = 0;
+  tv.tv_usec = 100000;
+  t0 = now_ms();
+  rc = select(0, NULL, NULL, NULL, &tv);
+  e = rc == SOCKET_ERROR ? WSAGetLastError() : 0;
+  quirk_say("returned %d after %.0f ms%s%s", rc, now_ms() - t0, rc == SOCKET_ERROR ? ": " : "", rc == SOCKET_ERROR ? wsa_name(e) : "");
+  quirk_value("empty_sets_result", "%d", rc);
+  quirk_value("empty_sets_error", "%s", rc == SOCKET_ERROR ? wsa_name(e) : "none");
+
+  quirk_side("info", "overlapped (socket()) and non-blocking (FIONBIO) are separate");
+  /* An overlapped socket, connected: socket() gives WSA_FLAG_OVERLAPPED by default. */
+  listener = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+  if (listener == INVALID_SOCKET) return fail_wsa("WSASocketW(listener)");
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listener, (struct sockaddr *)&addr, len) != 0 || listen(listener, 1) != 0 ||
+      getsockname(listener, (struct sockaddr *)&addr, &len) != 0)
+    return fail_wsa("bind/listen/getsockname");
+  ovl = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  if (ovl == INVALID_SOCKET) return fail_wsa("socket");
+  if (connect(ovl, (struct sockaddr *)&addr, len) != 0) return fail_wsa("connect");
+  ovl_peer = accept(listener, NULL, NULL);
+  if (ovl_peer == INVALID_SOCKET) return fail_wsa("accept");
+  closesocket(listener);
+  /* Blocking by default although overlapped: recv waits, here until SO_RCVTIMEO. */
+  if (setsockopt(ovl, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout_ms, sizeof timeout_ms) != 0) return fail_wsa("setsockopt(SO_RCVTIMEO)");
+  e = recv_error(ovl, &ms);
+  quirk_say("overlapped socket, default mode: recv waited %.0f ms, then %s", ms, e != 0 ? wsa_name(e) : "returned data");
+  quirk_value("ovl_default_error", "%s", e != 0 ? wsa_name(e) : "none");
+  quirk_value("ovl_default_ms", "%.0f", ms);
+  if (ioctlsocket(ovl, FIONBIO, &on) != 0) return fail_wsa("ioctlsocket(overlapped, FIONBIO)");
+  e = recv_error(ovl, &ms);
+  quirk_say("overlapped socket after FIONBIO: recv returned after %.0f ms with %s", ms, e != 0 ? wsa_name(e) : "data");
+  quirk_value("ovl_nonblocking_error", "%s", e != 0 ? wsa_name(e) : "none");
+  /* The non-overlapped reader of the pair: the byte sent above is read first. */
+  if (ioctlsocket(r, FIONBIO, &on) != 0) return fail_wsa("ioctlsocket(non-overlapped, FIONBIO)");
+  {
+    char c;
+    if (recv(r, &c, 1, 0) != 1) return fail_wsa("recv(the byte)");
+  }
+  e = recv_error(r, &ms);
+  quirk_say("non-overlapped socket (WSASocket, dwFlags 0) after FIONBIO: recv returned after %.0f ms with %s", ms, e != 0 ? wsa_name(e) : "data");
+  quirk_value("nonovl_nonblocking_error", "%s", e != 0 ? wsa_name(e) : "none");
+  closesocket(ovl);
+  closesocket(ovl_peer);
+  closesocket(r);
+  closesocket(w);
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "blocking recv vs ioctlsocket(FIONBIO); FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -450,5 +541,6 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"zombies-and-sigpipe", "process handles keep exit codes; send() errors instead of SIGPIPE", zombies_and_sigpipe},
   {"stdio-child", "helper: full|flush|unbuffered LINES GAP_MS, lines through stdio", stdio_child},
   {"sleep-child", "helper: MS [CODE], one line, sleep, exit CODE", sleep_child},
+  {"select-details", "nfds ignored; three empty sets; overlapped vs non-blocking", select_details},
   {NULL, NULL, NULL},
 };

@@ -287,6 +287,22 @@ static int cmd_emit(int argc, char **argv, const char *self) {
   return 0;
 }
 
+/* `quirk_c emit-mode text|binary`: writes "one\ntwo\n" with one _write to fd 1, leaving fd 1
+ * in the C runtime's default text mode (text), or after _setmode(_O_BINARY) (binary), the
+ * way c/child.c does it. What arrives shows what text mode adds. */
+static int cmd_emit_mode(int argc, char **argv, const char *self) {
+  static const char lines[] = "one\ntwo\n";
+  const char *mode = argc > 0 ? argv[0] : "";
+  (void)self;
+  if (strcmp(mode, "binary") == 0) {
+    if (_setmode(1, _O_BINARY) == -1) return quirk_fail("_setmode(1, _O_BINARY)", "%s", errno_name(errno));
+  } else if (strcmp(mode, "text") != 0) {
+    return quirk_fail("emit-mode", "usage: emit-mode text|binary");
+  }
+  if (_write(1, lines, (unsigned)(sizeof lines - 1)) < 0) return quirk_fail("_write", "%s", errno_name(errno));
+  return 0;
+}
+
 /* `quirk_c print-argv ARGS...`: the arguments as the C runtime split the command line, as
  * one JSON array on stdout (non-ASCII bytes as \u00NN, one per byte). */
 static int cmd_print_argv(int argc, char **argv, const char *self) {
@@ -639,5 +655,6 @@ const struct quirk_command QUIRK_COMMANDS[] = {
   {"console-code-page", "mu through the ANSI and console code pages", cmd_console_code_page},
   {"emit", "(helper child) writes TEXT and a newline to stdout through the C runtime", cmd_emit},
   {"print-argv", "(helper child) prints its arguments as a JSON array", cmd_print_argv},
+  {"emit-mode", "(helper child) text|binary: \"one\\ntwo\\n\" in one _write, fd 1 in that mode", cmd_emit_mode},
   {NULL, NULL, NULL},
 };

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PROJECT_ROOT, QUIRK_C_PATH, RUNNING_COMPILED } from '../../parent/native.ts';
-import { newShown, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, newShown, type Quirk, side, value } from './quirk.ts';
 
 const LINES = 8;
 const GAP_MS = 250;
@@ -74,6 +74,12 @@ export const quirk: Quirk = {
   id: 'article-c-parent',
   title: "The article's C parent: stderr labelled as stdout, a second's delay per line",
   showsOn: ['linux', 'darwin'],
+  observed: {
+    linux: measuredBy('article-c-parent', 'a re-creation of the article\'s C parent, not its code'),
+    wine: { kind: 'never', why: 'the slip is in its POSIX branch' },
+    windows: { kind: 'never', why: 'the slip is in its POSIX branch' },
+    macos: { kind: 'never', why: 'not run here; the article ran its code on macOS' },
+  },
   doc: {
     problem:
       "The article's C parent on POSIX dup2s the child's stderr onto the *stdout* pipe, so every stderr line comes out labelled `[info]` and " +

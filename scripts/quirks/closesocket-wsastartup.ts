@@ -3,7 +3,7 @@
  * socket call, closesocket() (not close()) to close it.
  */
 import { ipc, isNativeError } from '../../parent/native.ts';
-import { runQuirkC, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 export const quirk: Quirk = {
   order: 7,
@@ -11,12 +11,25 @@ export const quirk: Quirk = {
   title: 'WSAStartup() first, and closesocket(), not close(), for sockets',
   showsOn: ['win32'],
   wine: 'same',
+  observed: {
+    linux: { kind: 'never', why: 'a Windows quirk' },
+    wine: measuredBy('closesocket-wsastartup', 'msvcrt build with an invalid-parameter handler installed: _close gives EBADF'),
+    windows: { kind: 'documented', source: 'Microsoft docs, `WSAStartup`, `closesocket`, "Parameter validation"' },
+    macos: { kind: 'never', why: 'a Windows quirk' },
+  },
   doc: {
-    problem: 'POSIX code calls `socket()` straight away and closes sockets with `close()`. On Windows the first `socket()` fails with WSANOTINITIALISED, and `close()` (`_close`) on a SOCKET fails with EBADF and leaves the socket open: a leak that also keeps the peer from ever seeing end of stream.',
-    why: 'Winsock is a library that must be started per process (`WSAStartup`), and a SOCKET is a kernel handle, not an index into the C runtime\'s descriptor table, so only Winsock can close it.',
+    problem:
+      'POSIX code calls `socket()` straight away and closes sockets with `close()`. On Windows the first `socket()` fails with WSANOTINITIALISED, ' +
+      'and `close()` (`_close`) on a SOCKET is an invalid parameter for the C runtime: under the Universal CRT its default handler ends the ' +
+      'process (status 0xC0000417); with a handler installed, as this demonstration does, `_close` returns -1 with EBADF and the socket stays ' +
+      'open, a leak that also keeps the peer from ever seeing end of stream.',
+    why:
+      'Winsock is a library that must be started per process (`WSAStartup`), and a SOCKET is not an index into the C runtime\'s descriptor ' +
+      'table, so only Winsock can close it. (With the usual IFS providers a SOCKET is also a kernel file handle, which is what lets it be a ' +
+      "child's std handle; with a non-IFS layered provider it is not even that.)",
     platforms: 'Windows (all versions).',
     handled: 'c/io_win.c: `ipc_io_init` calls `WSAStartup` when the addon loads, `ipc_close` uses `closesocket()`; pipes, which are HANDLEs, have their own `ipc_close_pipe` (`CloseHandle`).',
-    source: 'Winsock Programmer\'s FAQ ("BSD Sockets Compatibility": closesocket, WSAStartup); Microsoft docs, `WSAStartup` (WSANOTINITIALISED).',
+    source: 'The article ("closesocket() not close()"); Winsock Programmer\'s FAQ ("BSD Sockets Compatibility"); Microsoft docs, `WSAStartup` (WSANOTINITIALISED), "Parameter validation" (the invalid-parameter handler) and "Socket handles" (IFS providers).',
     alsoGuardedBy: '"emulated (loopback) socketpair: bytes both ways, then end-of-stream on close" in test/native.test.ts (`ipc.close` must end the stream)',
   },
   async show() {

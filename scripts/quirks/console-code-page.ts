@@ -3,7 +3,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { C_CHILD_PATH } from '../../parent/native.ts';
-import { runQuirkC, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 const CP_UTF8 = '65001';
 
@@ -13,8 +13,14 @@ export const quirk: Quirk = {
   title: 'Narrow output goes through a code page: "μ" does not survive a Windows console',
   showsOn: ['win32'],
   wine: 'differs',
+  observed: {
+    linux: { kind: 'never', why: 'Linux passes bytes; a UTF-8 terminal shows them' },
+    wine: measuredBy('console-code-page', 'ANSI code page from the Unix locale (1252 under C.UTF-8); no console'),
+    windows: { kind: 'documented', source: 'Microsoft docs, "Code Pages", `GetACP`, `GetConsoleOutputCP`' },
+    macos: { kind: 'never', why: 'a Windows quirk' },
+  },
   doc: {
-    problem: 'A child that prints the UTF-8 bytes of `μs` shows `Î¼s` in a Windows console (code page 437 or 1252), and text converted to the ANSI code page turns μ (U+03BC) into a best-fit µ (U+00B5) or `?`.',
+    problem: 'A child that prints the UTF-8 bytes of `μs` (CE BC 73) shows `╬╝s` in a Windows console using code page 437 or 850, and `Î¼s` wherever the bytes are read as code page 1252; text converted to the ANSI code page turns μ (U+03BC) into a best-fit µ (U+00B5) or `?`.',
     why: 'Narrow (char) text on Windows is interpreted in the ANSI code page (`GetACP`, argv and the A functions) or the console\'s output code page (`GetConsoleOutputCP`), which are legacy single-byte pages unless the system or the program chose UTF-8 (65001); only the wide (UTF-16) APIs carry every character.',
     platforms: 'Windows (all versions; UTF-8 as the ANSI code page only when opted in, Windows 10 1903+).',
     handled: 'The C child prints `us` instead of `μs` on Windows (c/child.c, `MICROSECONDS`), as the article\'s child did; the parent relays bytes unchanged and the addon starts children with the wide `CreateProcessW` from UTF-8 (c/spawn_win.c, `widen`).',

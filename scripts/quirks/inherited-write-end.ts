@@ -5,7 +5,7 @@
  * show A's end of stream at once.
  */
 import { ipc, QUIRK_C_PATH, signalNumber, type ExitStatus } from '../../parent/native.ts';
-import { runQuirkC, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 const B_LIFETIME_MS = 2500;
 const EOF_LIMIT_MS = 10_000;
@@ -44,6 +44,12 @@ export const quirk: Quirk = {
   title: "An inherited write end: one child holds another child's stream open",
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'same',
+  observed: {
+    linux: measuredBy('inherited-write-end', "A's end of stream waits for B when B inherits A's write end"),
+    wine: measuredBy('inherited-write-end', 'bInheritHandles without a handle list: the same wait; with PROC_THREAD_ATTRIBUTE_HANDLE_LIST, none'),
+    windows: { kind: 'documented', source: 'Microsoft docs, `UpdateProcThreadAttribute`; Raymond Chen, "Programmatically controlling which handles are inherited"' },
+    macos: { kind: 'documented', source: 'POSIX `fcntl` (FD_CLOEXEC) and `exec`' },
+  },
   doc: {
     problem:
       "When child B is started while child A's write end is inheritable, B gets a copy of it. A exits, but its stream does not end: the " +
@@ -54,7 +60,7 @@ export const quirk: Quirk = {
     platforms: 'All: POSIX (descriptors without FD_CLOEXEC) and Windows (inheritable handles).',
     handled:
       'Every socket is made close-on-exec / non-inheritable (c/io_posix.c `ipc_tcp_socket`, c/socketpair_posix.c, WSA_FLAG_NO_HANDLE_INHERIT in ' +
-      'c/io_win.c); `ipc_spawn` in c/spawn_posix.c dup2s only 0-2 and adds `closefrom(3)`, and c/spawn_win.c lists exactly the child\'s three ' +
+      'c/io_win.c); `ipc_spawn` in c/spawn_posix.c dup2s only 0-2 and, with glibc 2.34 or later, adds `closefrom(3)` (`posix_spawn_file_actions_addclosefrom_np`; elsewhere close-on-exec alone keeps the rest out), and c/spawn_win.c lists exactly the child\'s three ' +
       'handles in PROC_THREAD_ATTRIBUTE_HANDLE_LIST.',
     source: "Microsoft docs: UpdateProcThreadAttribute (PROC_THREAD_ATTRIBUTE_HANDLE_LIST); Raymond Chen, \"Programmatically controlling which handles are inherited\"; POSIX fcntl FD_CLOEXEC.",
     alsoGuardedBy:

@@ -1,10 +1,11 @@
 /**
- * Quirk 1: Windows has no fork()/exec(): children are started whole, with CreateProcess
- * (posix_spawn is the portable POSIX equivalent). And "kill -PID" means a process group.
+ * Quirk 1: Windows has no fork() and no in-place exec: children are started whole, with
+ * CreateProcess (posix_spawn is the portable POSIX equivalent). And "kill -PID" means a
+ * process group on POSIX.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { C_CHILD_PATH, ipc, isNativeError, signalName } from '../../parent/native.ts';
-import { readUntilQuiet, side, value, waitForExit, newShown, type Quirk, type Shown } from './quirk.ts';
+import { measuredBy, readUntilQuiet, side, value, waitForExit, newShown, type Quirk, type Shown } from './quirk.ts';
 
 const CHILD_ARGS = ['--lines', '1', '--max-sleep-ms', '1', '--streams', 'stdout'];
 
@@ -68,15 +69,30 @@ async function killGroup(shown: Shown): Promise<void> {
 export const quirk: Quirk = {
   order: 1,
   id: 'no-fork',
-  title: 'Windows has no fork()/exec(): start children with CreateProcess (posix_spawn on POSIX)',
+  title: 'No fork() on Windows, and _exec* starts a new process: use CreateProcess (posix_spawn on POSIX)',
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'same',
+  observed: {
+    linux: measuredBy('no-fork', 'forkExec and posix_spawn children; kill(-pgid) reaching a whole group'),
+    wine: measuredBy('no-fork', 'ipc.forkExec refused with ENOSYS, CreateProcessW works'),
+    windows: { kind: 'documented', source: 'Microsoft docs, `CreateProcessW`; the article, "Traditional Child Process IPC"' },
+    macos: { kind: 'documented', source: 'POSIX `fork`, `posix_spawn` and `kill`; the article tested its unix branch on macOS' },
+  },
   doc: {
-    problem: "The article's unix branch forks, `dup2`s the pipe ends onto 1 and 2, and execs. None of that exists on Windows; ports that emulate `fork` (Perl's) run the \"child\" as a thread of the same process with a negative pseudo-pid, and `kill` on a negative number means a process group, so killing that pseudo-pid can signal your own group.",
-    why: 'Windows creates a process from an executable and a command line in one call (`CreateProcess`), with the std handles given in `STARTUPINFO`; there is no call that copies a running process. On POSIX, `kill(-n)` addresses process group n.',
-    platforms: 'Windows (all versions) has no fork; the negative-pid meaning is POSIX (and Perl on Windows).',
+    problem:
+      "The article's unix branch forks, `dup2`s the pipe ends onto 1 and 2, and execs. Windows has no `fork`, and although its C runtime has `_execv` and friends, " +
+      'they cannot replace a running image: the runtime starts the program as a new process, with a new PID, and ends the caller, so a parent waiting for the old PID ' +
+      "sees it exit at once. Perl's `fork` emulation on Windows runs the \"child\" as a thread of the same process and returns a negative pseudo-process ID; " +
+      "the article reports that killing it signalled the own process group and ended the parent too.",
+    why:
+      'Windows creates a process from an executable and a command line in one call (`CreateProcess`), with the std handles given in `STARTUPINFO`; there is no call that copies ' +
+      'a running process or loads a new image into it. On POSIX, `kill(-n)` addresses process group n. Windows has process groups too, but only for console control events ' +
+      '(`CREATE_NEW_PROCESS_GROUP`, `GenerateConsoleCtrlEvent`), never for a kill by a negative number.',
+    platforms: 'Windows (all versions) has no fork and no in-place exec; the negative-pid meaning of kill is POSIX.',
     handled: 'c/spawn_win.c `ipc_spawn` uses `CreateProcessW`, c/spawn_posix.c uses `posix_spawn`; the article\'s fork+exec is kept as the `posix` variant (c/fork_exec_posix.c), and c/fork_exec_win.c refuses it with ENOSYS and the reason. The parent kills each child by its own pid, never a negative one.',
-    source: 'perlfork ("the pseudo-process ... has a negative process id"; kill of a negative pid); Microsoft docs, `CreateProcessW`; the article\'s `unix` branch.',
+    source:
+      'The article ("Perl\'s fork() and exec() Emulations": the negative thread id, killing the own process group); perlfork (pseudo-process IDs are negative, in its BUGS; ' +
+      '`kill()` terminates a pseudo-process given the ID `fork()` returned; `exec()` spawns and waits); Microsoft docs, `CreateProcessW` and "_exec, _wexec functions"; the article\'s `unix` branch.',
     alsoGuardedBy: '"posix variant on Windows is refused before anything starts, saying why" in test/variants.test.ts',
   },
   async show(ctx) {
@@ -84,7 +100,7 @@ export const quirk: Quirk = {
     await runThrough('forkExec', side(shown, ctx.platform === 'win32' ? 'wrong' : 'info', 'fork + dup2 + exec (ipc.forkExec, the article\'s unix branch)'), shown);
     await runThrough('spawn', side(shown, 'right', `ipc.spawn (${ctx.platform === 'win32' ? 'CreateProcessW' : 'posix_spawn'}): works on every platform`), shown);
     if (ctx.platform === 'win32') {
-      shown.notes.push("Windows has no process groups for kill(): what kill(-pid) means on POSIX can't be shown here; in Perl's fork emulation the pseudo-pid is negative, so kill on it would address a process group.");
+      shown.notes.push("kill() of a negative pid addresses a process group only on POSIX. Windows' process groups are console groups (CREATE_NEW_PROCESS_GROUP) reached by GenerateConsoleCtrlEvent, not by kill; not shown here.");
     } else {
       await killGroup(shown);
     }

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ipc, signalNumber } from '../../parent/native.ts';
-import { newShown, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, newShown, type Quirk, side, value } from './quirk.ts';
 
 const TOTAL_BYTES = 4 * 1024 * 1024;
 const READER_PAUSE_MS = 300;
@@ -87,6 +87,12 @@ export const quirk: Quirk = {
   title: "Node's own stdout: asynchronous on POSIX pipes and sockets, unusable on a Windows socket",
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'partly',
+  observed: {
+    linux: measuredBy('node-stdio', 'process.stdout.write then process.exit loses queued bytes; fs.writeSync loses none'),
+    wine: measuredBy('node-stdio', 'process.stdout throws EBADF on a socket; fs.writeSync works'),
+    windows: { kind: 'documented', source: 'nodejs/help#2342 (a socket as stdin: EINVAL from uv_pipe_open); as stdout, never observed' },
+    macos: { kind: 'documented', source: 'Node.js docs, "A note on process I/O" (pipes and sockets asynchronous on POSIX)' },
+  },
   doc: {
     problem:
       'A Node child that writes with `process.stdout.write` to a pipe or socket on POSIX and then calls `process.exit()` loses whatever ' +
@@ -100,7 +106,7 @@ export const quirk: Quirk = {
     handled:
       'child/child.ts writes only with `fs.writeSync(1|2, ...)` (synchronous, works on sockets everywhere) and never touches ' +
       '`process.stdout`; parent/children.ts `childArgv` runs the compiled child on Windows because tsx\'s loader opens process.stdout.',
-    source: 'Node.js docs, process: "A note on process I/O"; nodejs/help#2342 (EINVAL uv_pipe_open with a socket as stdout on Windows).',
+    source: 'Node.js docs, process: "A note on process I/O"; nodejs/help#2342 (EINVAL from uv_pipe_open with a socket as *stdin* on Windows: the same cause, the other stream).',
     alsoGuardedBy: 'children `the article\'s line format` and variants `... x ts child: 3 x 20 lines` (the TS child under every variant) in test/children.test.ts and test/variants.test.ts',
     wineNote:
       'Under Wine process.stdout fails with EBADF instead of EINVAL (SetNamedPipeHandleState fails on a socket); fs.writeSync works. ' +

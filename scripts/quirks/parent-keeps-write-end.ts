@@ -4,7 +4,7 @@
  * the parent keeping its copy, once with the parent closing it right after spawn.
  */
 import { C_CHILD_PATH, ipc, signalNumber } from '../../parent/native.ts';
-import { newShown, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, newShown, type Quirk, side, value } from './quirk.ts';
 
 /** How long after the child's exit the parent waits for an end of stream that never comes. */
 const WAIT_AFTER_EXIT_MS = 1500;
@@ -82,6 +82,12 @@ export const quirk: Quirk = {
   title: 'The parent keeps its copy of the write end: end of stream never comes',
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'same',
+  observed: {
+    linux: measuredBy('parent-keeps-write-end', 'no end of stream after the exit while the parent keeps its copy'),
+    wine: measuredBy('parent-keeps-write-end', 'the same with the emulated socket pair'),
+    windows: { kind: 'documented', source: 'Microsoft docs, "Anonymous Pipe Operations" and `recv` (0 at graceful close)' },
+    macos: { kind: 'documented', source: 'POSIX `read` (end of file when no writer is left)' },
+  },
   doc: {
     problem:
       "The article's C parent never closes its copies of the children's write ends after starting them. When a child exits, its read end " +
@@ -93,7 +99,7 @@ export const quirk: Quirk = {
     handled:
       "Each variant closes the child's ends right after spawn (parent/variants/socketpair.ts `close` after `ipc.spawn`, the same in " +
       "pipe-thread.ts and posix.ts); parent/relay.ts then treats a read of 0 as the stream's end.",
-    source: "The article's C parent (the write ends stay open in the parent); libuv's guide, \"Processes\" (pipes and EOF).",
+    source: "The article's C parent (parent.c: the write ends stay open in the parent); POSIX read(2) (end of file when no process has the pipe open for writing); Microsoft docs, \"Anonymous Pipe Operations\" (ReadFile returns when all write handles are closed).",
     alsoGuardedBy: 'reliability `4 faults` (stdout closed early, a grandchild holding the stream) and `5 no orphans` in test/reliability.test.ts',
   },
   async show() {

@@ -10,7 +10,7 @@ import { type ExitStatus, ipc, QUIRK_C_PATH, signalNumber } from '../../parent/n
 
 export type Platform = 'linux' | 'darwin' | 'win32';
 
-/** How faithfully Wine 8 shows a Windows behaviour (../shared/WINDOWS-FACTS.md). */
+/** How faithfully Wine 8 shows a Windows behaviour (the table in docs/windows.md). */
 export type WineFidelity = 'same' | 'partly' | 'differs' | 'not shown';
 
 /** One column of the side-by-side: the wrong way, the right way, or plain information. */
@@ -36,6 +36,38 @@ export interface QuirkContext {
   underWine: boolean;
 }
 
+/**
+ * Where one platform's behaviour was seen. A teaching text must say this for every fact:
+ * nothing here has run on real Windows or on macOS, so what Wine did is never Windows'
+ * behaviour, and what POSIX promises is never "seen on macOS".
+ */
+export type Sighting =
+  /** Measured on this project's machines by a test that asserts it: name the test. */
+  | { kind: 'measured'; test: string; detail?: string }
+  /** Only written down somewhere: name the document (or project) by its title. */
+  | { kind: 'documented'; source: string }
+  /** Neither run nor documented for this platform (or the quirk does not exist there). */
+  | { kind: 'never'; why: string };
+
+/** The four places a quirk's behaviour can have been seen. */
+export interface Observed {
+  linux: Sighting;
+  /** Windows programs (mingw-w64 builds, node.exe) run under Wine 8 on Linux. */
+  wine: Sighting;
+  /** Real Windows: nothing in this project has run there. */
+  windows: Sighting;
+  /** Real macOS: nothing in this project has run there. */
+  macos: Sighting;
+}
+
+/** Platforms no project machine has run: a 'measured' sighting there would be invented. */
+export const NEVER_RUN_HERE: ReadonlySet<keyof Observed> = new Set(['windows', 'macos']);
+
+/** The Sighting for this catalogue's own regression test on Linux or under Wine. */
+export function measuredBy(id: string, detail?: string): Sighting {
+  return { kind: 'measured', test: `quirk ${id}`, ...(detail === undefined ? {} : { detail }) };
+}
+
 export interface Quirk {
   /** Its position in the catalogue (the issue's list). */
   order: number;
@@ -46,6 +78,8 @@ export interface Quirk {
   showsOn: readonly Platform[];
   /** For quirks shown on win32: how much of it Wine reproduces. */
   wine?: WineFidelity;
+  /** Per platform: measured here (by which test), documented only (where), or never seen. */
+  observed: Observed;
   /** The catalogue entry: plain sentences, Markdown allowed. */
   doc: {
     /** What goes wrong. */

@@ -3,7 +3,7 @@
  * needs socket pairs instead of pipes.
  */
 import { ipc, isNativeError } from '../../parent/native.ts';
-import { runQuirkC, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 const WSAENOTSOCK = '10038';
 const WSAEOPNOTSUPP = '10045';
@@ -14,12 +14,18 @@ export const quirk: Quirk = {
   title: 'select() accepts only sockets: a pipe handle is refused',
   showsOn: ['win32'],
   wine: 'partly',
+  observed: {
+    linux: { kind: 'never', why: 'POSIX select() accepts pipes; test/variants.test.ts checks that it does' },
+    wine: measuredBy('select-on-pipe', 'refused with WSAEOPNOTSUPP 10045, not WSAENOTSOCK'),
+    windows: { kind: 'documented', source: 'Microsoft docs, Winsock `select` (WSAENOTSOCK); the article' },
+    macos: { kind: 'never', why: 'POSIX select() accepts pipes' },
+  },
   doc: {
     problem: 'The POSIX parent puts pipe read ends in `select()`. On Windows the same call fails with `SOCKET_ERROR` and `WSAENOTSOCK`: nothing is ever multiplexed.',
-    why: '`select()` on Windows belongs to Winsock and only knows SOCKETs; pipes, files and consoles are other kinds of HANDLE (waiting on those takes `WaitForMultipleObjects` or overlapped I/O).',
+    why: '`select()` on Windows belongs to Winsock and only knows SOCKETs; pipes, files and consoles are other kinds of HANDLE (waiting on those takes other means). An anonymous pipe cannot even be read overlapped (Microsoft, "Anonymous Pipe Operations"), so the real choices are a thread that blocks on the pipe (the article\'s commit e9c71ac, our `pipe-thread` variant), polling with `PeekNamedPipe`, or a named pipe opened for overlapped I/O (what libuv does).',
     platforms: 'Windows (all versions).',
     handled: 'The children write into loopback socket pairs (c/socketpair.c, `ipc_socketpair_emulated`) and the parent selects on those (c/select.c, `ipc_select`); the `posix` variant is refused on Windows before anything starts (c/fork_exec_win.c).',
-    source: 'The article ("select() only works on sockets on Windows"); Microsoft docs, Winsock `select` function (WSAENOTSOCK).',
+    source: 'The article ("Traditional Child Process IPC", reason 3); Microsoft docs, Winsock `select` function (WSAENOTSOCK) and "Anonymous Pipe Operations" (no overlapped I/O); libuv, src/win/pipe.c (named pipes for child stdio).',
     alsoGuardedBy: "\"select() on a pipe: Windows refuses it (the reason the article needs sockets), POSIX accepts it\" in test/variants.test.ts",
     wineNote: 'Wine refuses the pipe too, but with WSAEOPNOTSUPP (10045) instead of WSAENOTSOCK (10038); the test accepts either under Wine and says which it saw.',
   },

@@ -2,7 +2,7 @@
  * Quirk 3: there is no line buffering on Windows: setvbuf(_IOLBF) is refused without a size
  * and means full buffering with one.
  */
-import { runQuirkC, value, type Quirk } from './quirk.ts';
+import { measuredBy, type Quirk, runQuirkC, value } from './quirk.ts';
 
 export const quirk: Quirk = {
   order: 3,
@@ -10,12 +10,18 @@ export const quirk: Quirk = {
   title: 'setvbuf(stdout, NULL, _IOLBF, 0) fails, and _IOLBF is full buffering anyway',
   showsOn: ['win32'],
   wine: 'same',
+  observed: {
+    linux: { kind: 'never', why: 'a Windows quirk: glibc line-buffers with size 0' },
+    wine: measuredBy('setvbuf-line-buffering', 'msvcrt build: -1/EINVAL for size 0, full buffering with 4096'),
+    windows: { kind: 'documented', source: 'Microsoft docs, `setvbuf`; the article' },
+    macos: { kind: 'never', why: 'a Windows C runtime quirk' },
+  },
   doc: {
     problem: "A child that asks for line buffering with `setvbuf(stdout, NULL, _IOLBF, 0)` gets -1 and EINVAL on Windows; with a size it gets 0 but its lines still sit in the buffer until it fills or is flushed, so the parent sees them late and in lumps.",
     why: "The Microsoft C runtime accepts only sizes from 2 to INT_MAX (0, fine on POSIX, is an invalid parameter: under the Universal CRT a fast-fail unless a handler is installed) and documents `_IOLBF` as the same as `_IOFBF`.",
     platforms: 'Windows (msvcrt.dll and the Universal CRT).',
     handled: "The C child does not use stdio for its lines: c/child.c `write_some` hands each whole line to one `_write()` (`write()` on POSIX) as soon as it exists.",
-    source: 'Microsoft docs, `setvbuf` ("_IOLBF: for some systems, this provides line buffering. However, for Win32, the behavior is the same as _IOFBF").',
+    source: 'Microsoft docs, `setvbuf` (the accepted sizes; `_IOLBF` behaves as `_IOFBF` on Win32); the article ("The Child Code": setvbuf returns EOF on Windows).',
     alsoGuardedBy: '"the article\'s line format, alternating stdout and stderr" in test/children.test.ts (lines arrive one by one from the C child)',
   },
   async show() {

@@ -6,7 +6,7 @@
  */
 import { LineAssembler, OutputBatch } from '../../parent/lines.ts';
 import { ipc, QUIRK_C_PATH, signalNumber } from '../../parent/native.ts';
-import { newShown, side, value, type Quirk, type Shown } from './quirk.ts';
+import { measuredBy, newShown, type Quirk, type Shown, side, value } from './quirk.ts';
 
 const LINES = 120;
 const GAP_MS = 8;
@@ -110,19 +110,26 @@ export const quirk: Quirk = {
   title: 'stdio buffering: lines arrive late and in lumps, or in fragments',
   showsOn: ['linux', 'darwin', 'win32'],
   wine: 'partly',
+  observed: {
+    linux: measuredBy('stdio-buffering', 'glibc: lumps with fwrite, a chunk per line with fflush; stdout only'),
+    wine: measuredBy('stdio-buffering', "Wine's msvcrt: lumps with fwrite; _IONBF fragments counted, not asserted"),
+    windows: { kind: 'documented', source: 'Microsoft docs, `setvbuf`; the article' },
+    macos: { kind: 'documented', source: 'ISO C, "Files"' },
+  },
   doc: {
     problem:
-      'A child that writes with printf to a socket or pipe is fully buffered: the parent gets nothing for a while, then 4-8 KiB lumps ' +
-      'that cut lines in half, and the rest only at exit. An unbuffered child (`_IONBF`) on Windows delivers one line in several writes. ' +
-      'A parent that treats each read as a line prints torn and merged lines.',
+      "A child whose stdout (through printf or fwrite) is a socket or pipe is fully buffered: the parent gets nothing for a while, then 4-8 KiB lumps " +
+      "that cut lines in half, and the rest only at exit. The same child's stderr is never fully buffered, so its stderr lines arrive at once " +
+      'and its stdout lines later: the two streams reach the parent out of the order the child wrote them in. An unbuffered child (`_IONBF`) ' +
+      'on Windows delivers one line in several writes. A parent that treats each read as a line prints torn and merged lines.',
     why:
-      'C stdio buffers fully whenever stdout is not a terminal (C standard, both platforms), and Windows has no working line buffering ' +
+      'C stdio buffers stdout fully whenever it is not an interactive device, and never buffers stderr fully (ISO C, both platforms); Windows has no working line buffering ' +
       '(`_IOLBF` acts as `_IOFBF`); with `_IONBF` the Microsoft C runtime writes each piece of a printf separately.',
     platforms: 'All: full buffering on POSIX and Windows; fragments from `_IONBF` on Windows.',
     handled:
       'The children write each line with one write as soon as it exists (c/child.c `write_some`, child/child.ts `fs.writeSync`); the parent ' +
       'never assumes a read is a line: parent/lines.ts `LineAssembler` holds partial lines per stream and labels only whole ones.',
-    source: 'ISO C, "Files" (stdout fully buffered unless it refers to an interactive device); Microsoft docs for setvbuf (`_IOLBF` is the same as `_IOFBF`).',
+    source: 'ISO C, "Files" (when stdout and stderr are fully buffered); the article ("The Child Code": chunks of 4096 or 8192 bytes); Microsoft docs for setvbuf (`_IOLBF` on Win32).',
     alsoGuardedBy: 'reliability `1 exactly once` (lines of 1 B - 8 KiB torn at random points) and `2 any bytes` in test/reliability.test.ts',
     wineNote:
       "Wine's fully buffered `fwrite` matches Windows (its printf, though, flushes at every newline, so the buffered children use fwrite); " +

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { C_CHILD_PATH, ipc, isNativeError, signalName, signalNumber } from '../../parent/native.ts';
-import { newShown, side, value, waitForExit, type Quirk, type Shown } from './quirk.ts';
+import { measuredBy, newShown, type Quirk, type Shown, side, value, waitForExit } from './quirk.ts';
 
 /** A Node child that would say so, and exit 7, if its handler for `sig` ran. */
 const HANDLER_CHILD = (sig: string): string =>
@@ -48,15 +48,26 @@ function record(shown: Shown, observed: string[], key: string, label: string, e:
 export const quirk: Quirk = {
   order: 18,
   id: 'windows-signals',
-  title: 'On Windows SIGTERM, SIGINT and SIGKILL all mean TerminateProcess',
+  title: 'On Windows kill() means TerminateProcess: no handler runs, and only console events reach other processes',
   showsOn: ['win32'],
   wine: 'partly',
+  observed: {
+    linux: { kind: 'never', why: 'Linux delivers real signals; test/parent.test.ts relies on them' },
+    wine: measuredBy('windows-signals', 'handlers never ran for SIGTERM, SIGINT, SIGKILL; SIGHUP gave ENOSYS; no console, so no console events'),
+    windows: { kind: 'documented', source: 'libuv src/win/process.c `uv__kill`; Node docs, "Signal events"; Microsoft docs, `GenerateConsoleCtrlEvent`' },
+    macos: { kind: 'never', why: 'a Windows quirk' },
+  },
   doc: {
-    problem: 'A parent that sends SIGTERM so its child can clean up, or a child that handles SIGTERM/SIGINT, gets nothing of the sort on Windows: the child is terminated at once, its handlers never run, and SIGHUP cannot even be sent.',
-    why: 'Windows has no signals between processes. libuv (so Node) emulates `kill` for SIGTERM, SIGINT and SIGKILL with `TerminateProcess` and reports the signal it was asked for; Ctrl-C is a console event delivered to every process attached to the console, not something one process sends another.',
+    problem: 'A parent that sends SIGTERM so its child can clean up, or a child that handles SIGTERM/SIGINT, gets nothing of the sort on Windows: through libuv (Node) the child is terminated at once, its handlers never run, and SIGHUP cannot even be sent (ENOSYS).',
+    why:
+      'Windows has no POSIX signals between processes. libuv (so Node) emulates `kill`: SIGTERM, SIGKILL, SIGINT and SIGQUIT end the process with ' +
+      '`TerminateProcess` (the exit is then reported as that signal), 0 only checks that it is alive, and every other signal fails with ENOSYS. ' +
+      'What Windows does have between processes are console control events: `GenerateConsoleCtrlEvent` sends CTRL_BREAK to a process group ' +
+      '(a child started with `CREATE_NEW_PROCESS_GROUP`) or CTRL_C to every process of the console, which a child sees as SIGBREAK or SIGINT. ' +
+      'They need a shared console, which the demonstration here does not have.',
     platforms: 'Windows (all versions).',
-    handled: 'c/spawn_win.c `ipc_kill` calls `TerminateProcess` for every signal and `ipc_wait` reports the requested signal (libuv\'s rule), so the parent prints `killed by SIGTERM` on every platform; the tests that need real signals are skipped on Windows with the reason.',
-    source: 'libuv documentation, "Processes" / `uv_process_kill` ("SIGTERM, SIGKILL and SIGINT ... on Windows"); Node docs, "Signal events" (Windows).',
+    handled: 'c/spawn_win.c `ipc_kill` ends the child with `TerminateProcess` when asked for SIGTERM, SIGINT or SIGKILL, and `ipc_wait` reports the requested signal (libuv\'s rule), so the parent prints `killed by SIGTERM` on every platform; the tests that need real signals are skipped on Windows with the reason.',
+    source: 'libuv\'s guide, "Processes" ("Sending signals to processes"); libuv src/win/process.c `uv__kill` (the SIGQUIT case, ENOSYS for the rest); Node docs, "Signal events" (Windows); Microsoft docs, `GenerateConsoleCtrlEvent` and "Process Creation Flags" (CREATE_NEW_PROCESS_GROUP).',
     alsoGuardedBy: '"spawn: missing program -> ENOENT with the path; wait and kill report exits" in test/native.test.ts (killed by SIGTERM)',
     wineNote: 'Wine terminates the same way, but its TerminateProcess takes effect at once (Windows: asynchronously) and returns TRUE on a dead process; and there is no console under the test runner, so Ctrl-C reaching every console process cannot be shown.',
   },

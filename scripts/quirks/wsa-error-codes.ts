@@ -2,7 +2,7 @@
  * Quirk 9: Winsock reports errors through WSAGetLastError(), never errno.
  */
 import { ipc, isNativeError } from '../../parent/native.ts';
-import { runQuirkC, side, value, type Quirk } from './quirk.ts';
+import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 export const quirk: Quirk = {
   order: 9,
@@ -10,6 +10,12 @@ export const quirk: Quirk = {
   title: 'Winsock errors are in WSAGetLastError(), not errno',
   showsOn: ['win32'],
   wine: 'same',
+  observed: {
+    linux: { kind: 'never', why: 'POSIX sockets set errno' },
+    wine: measuredBy('wsa-error-codes'),
+    windows: { kind: 'documented', source: 'Microsoft docs, "Windows Sockets Error Codes", `WSAGetLastError`' },
+    macos: { kind: 'never', why: 'POSIX sockets set errno' },
+  },
   doc: {
     problem: 'Code that reads `errno` (or `perror`/`strerror`) after a failed `connect`, `recv` or `select` finds 0 or a stale value on Windows, and reports nonsense or treats "would block" as a fatal error.',
     why: 'Winsock keeps its own per-thread error, read with `WSAGetLastError()`, with its own numbers (WSAEWOULDBLOCK 10035, WSAECONNREFUSED 10061, ...); other Win32 calls use `GetLastError()`. Neither touches the C runtime\'s errno.',
