@@ -4,10 +4,11 @@
  * detached children outlive it on purpose; and the parent starts cleanly even without
  * its native addon.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { spawn } from 'node:child_process';
 import test from 'tape';
 import { ipc } from '../parent/native.ts';
 import { Output } from '../parent/output.ts';
@@ -110,6 +111,31 @@ for (const variant of VARIANT_NAMES) {
     t.deepEqual(parseParentOutput(r.stdout).exits.map((e) => e.how), ['killed by SIGKILL', 'killed by SIGKILL'], 'the children ignored SIGTERM: SIGKILL after the grace');
     const left = await gone(grandchildren, 5000);
     t.deepEqual(left, [], 'no grandchild left (they got the group\'s SIGTERM/SIGKILL)');
+    cleanUp(left);
+  });
+
+  // The children lead their own process groups, outside the terminal's foreground group:
+  // Ctrl-C reaches the parent alone, and the parent must pass the stop on. util-linux's
+  // `script` gives the parent a real pseudo-terminal; the byte 0x03 typed into it is the
+  // terminal's Ctrl-C (SIGINT to the foreground group).
+  test(`lifetime (${variant}): Ctrl-C typed in a terminal stops every tree`, { skip: POSIX_ONLY || (!existsSync('/usr/bin/script') && 'needs util-linux script for a pseudo-terminal') }, async (t) => {
+    t.timeoutAfter(60_000);
+    const parent = compiledParentArgv(['--variant', variant, '--children', '2', '--', 'sh', '-c', 'sleep 100 & echo $!; wait']);
+    const p = spawn('script', ['-qfec', `exec ${parent.map((a) => `'${a}'`).join(' ')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let text = '';
+    p.stdout.on('data', (b: Buffer) => (text += b.toString('latin1')));
+    const done = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+    const killer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    for (let i = 0; i < 400 && (text.match(/\[info\]/g) ?? []).length < 2; i++) await sleep(25);
+    const grandchildren = [...text.matchAll(/\]\[info\]: (\d+)/g)].map((m) => Number(m[1]));
+    t.equal(grandchildren.length, 2, `two grandchildren started: ${grandchildren.join(', ')}`);
+    p.stdin.write('\x03');
+    const code = await done;
+    clearTimeout(killer);
+    t.equal(code, 130, 'the parent (through script) ended with status 130');
+    t.equal((text.match(/killed by SIGTERM/g) ?? []).length, 2, 'both children stopped by the SIGTERM the parent passed on');
+    const left = await gone(grandchildren, 5000);
+    t.deepEqual(left, [], 'no grandchild left');
     cleanUp(left);
   });
 
