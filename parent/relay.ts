@@ -468,7 +468,8 @@ class SelectRelay extends RelayCore<FdSource> {
     }
     const start = ready.length > 0 ? this.roundRobin++ % ready.length : 0;
     for (let k = 0; k < ready.length && this.batch.length < BATCH_HIGH_WATER_BYTES; k++) {
-      const source = this.byFd.get(ready[(start + k) % ready.length]!);
+      const fd = ready[(start + k) % ready.length];
+      const source = fd === undefined ? undefined : this.byFd.get(fd);
       if (source) this.readSource(source);
     }
   }
