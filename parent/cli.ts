@@ -36,7 +36,15 @@ export interface ParentOptions {
   config: string | null;
   /** `--detached`: the children are started detached (outside the parent's tree). */
   detached: boolean;
+  /** `--timeline FILE`: the run as a Chrome trace; null: none. */
+  timeline: string | null;
+  /** `--timeline-limit N`: at most N events in it. */
+  timelineLimit: number;
 }
+
+/** The default --timeline-limit (parent/timeline.ts says why this size). */
+export const DEFAULT_TIMELINE_LIMIT = 1_000_000;
+const MAX_TIMELINE_LIMIT = 1_000_000_000;
 
 export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
 Runs N children and prints each line of their stdout and stderr as it arrives:
@@ -54,6 +62,9 @@ Options:
                       running when it ends ("[child PID] detached, still running");
                       a detached child does not keep the parent running
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
+  --timeline FILE     write the run to FILE as a Chrome trace (Perfetto UI opens it;
+                      so does: npm run timeline -- FILE -o FILE.html)
+  --timeline-limit N  at most N events in it (default ${DEFAULT_TIMELINE_LIMIT}); the file says if cut
   --help              this text
 Passed on to the built-in children:
   --lines N  --max-sleep-ms M  --seed S  --line-bytes B  --streams both|stdout|stderr
@@ -93,6 +104,8 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     variant: null,
     config: null,
     detached: false,
+    timeline: null,
+    timelineLimit: DEFAULT_TIMELINE_LIMIT,
   };
   let childrenGiven = false;
   let i = 0;
@@ -123,6 +136,13 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
       i += 2;
     } else if (a === '--variant') {
       o.variant = value();
+      i += 2;
+    } else if (a === '--timeline') {
+      o.timeline = value();
+      if (o.timeline === '') throw new UsageError("invalid value for --timeline: '' (expected a file name)");
+      i += 2;
+    } else if (a === '--timeline-limit') {
+      o.timelineLimit = parseWholeNumber(a, value(), MAX_TIMELINE_LIMIT, 1);
       i += 2;
     } else if (a === '--config') {
       o.config = value();

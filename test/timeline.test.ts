@@ -1,0 +1,154 @@
+/**
+ * `--timeline FILE` (issue 14, section 1): real runs of every variant write a Chrome trace
+ * whose line events are exactly the lines the parent printed; writing it changes nothing
+ * that is relayed; --timeline-limit cuts it and the file says so.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'tape';
+import { IS_WINDOWS, parseParentOutput, runParent } from './helpers.ts';
+
+const VARIANTS = IS_WINDOWS ? ['socketpair', 'pipe-thread', 'libuv'] : ['socketpair', 'pipe-thread', 'posix', 'libuv'];
+
+interface TraceEvent {
+  name: string;
+  cat?: string;
+  ph: string;
+  ts?: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  args?: Record<string, unknown>;
+}
+interface TraceFile {
+  traceEvents: TraceEvent[];
+  displayTimeUnit: string;
+  otherData: { cut: boolean; dropped: number; limit: number; events: number };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'timeline-test-'));
+test.onFinish(() => rmSync(dir, { recursive: true, force: true }));
+
+function readTrace(path: string): TraceFile {
+  return JSON.parse(readFileSync(path, 'utf8')) as TraceFile;
+}
+
+/** What the parent printed, cut as the trace cuts it, per child and stream. */
+function printedLines(stdout: Buffer): Map<string, string[]> {
+  const per = new Map<string, string[]>();
+  for (const l of parseParentOutput(stdout).lines) {
+    const key = `${l.pid}/${l.kind === 'info' ? 1 : 2}`;
+    const cut = Buffer.from(l.text).subarray(0, 200).toString('utf8');
+    per.set(key, [...(per.get(key) ?? []), cut]);
+  }
+  return per;
+}
+
+function traceLines(trace: TraceFile): Map<string, string[]> {
+  const per = new Map<string, string[]>();
+  for (const e of trace.traceEvents) {
+    if (e.cat !== 'line') continue;
+    const key = `${e.pid}/${e.tid}`;
+    per.set(key, [...(per.get(key) ?? []), String(e.args?.text)]);
+  }
+  return per;
+}
+
+for (const variant of VARIANTS) {
+  test(`timeline (${variant}): valid JSON; its line events per child and stream are the lines printed`, async (t) => {
+    const file = join(dir, `run-${variant}.json`);
+    const r = await runParent(['--variant', variant, '--lines', '30', '--max-sleep-ms', '3', '--seq', '--stamp', '--timeline', file], { timeoutMs: 60_000 });
+    t.equal(r.code, 0, 'exit status 0');
+    const trace = readTrace(file);
+    t.equal(trace.displayTimeUnit, 'ms', 'displayTimeUnit ms');
+    const printed = printedLines(r.stdout);
+    const traced = traceLines(trace);
+    t.equal(printed.size, 6, 'printed: 3 children x 2 streams');
+    t.deepEqual([...traced.keys()].sort(), [...printed.keys()].sort(), 'the same children and streams');
+    for (const [key, lines] of printed) t.deepEqual(traced.get(key), lines, `${key}: the same ${lines.length} lines, in order`);
+
+    const lineEvents = trace.traceEvents.filter((e) => e.cat === 'line');
+    t.ok(lineEvents.every((e) => e.ph === 'i' && typeof e.args?.written === 'number'), 'each line: an instant event carrying the child\'s stamp');
+    // One clock: the stamp was taken before the write, the read after it.
+    const latenciesMs = lineEvents.map((e) => (e.ts! - (e.args!.written as number)) / 1000);
+    t.ok(latenciesMs.every((ms) => ms > -5 && ms < 30_000), `latency from the same clock (${Math.min(...latenciesMs).toFixed(3)}..${Math.max(...latenciesMs).toFixed(3)} ms)`);
+
+    const names = trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'process_name').map((e) => String(e.args?.name));
+    const pids = parseParentOutput(r.stdout).exits.map((e) => e.pid);
+    t.equal(names.filter((n) => /^child \d+ \(C\)$/.test(n)).length, 2, 'two processes named "child PID (C)"');
+    t.equal(names.filter((n) => /^child \d+ \(TS\)$/.test(n)).length, 1, 'one named "child PID (TS)"');
+    t.ok(names.some((n) => n.startsWith('parent ') && n.includes(`(${variant})`)), 'the parent named with its variant');
+    const threads = trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name' && pids.includes(e.pid));
+    t.equal(threads.filter((e) => e.tid === 1 && e.args?.name === 'stdout').length, 3, 'tid 1 is stdout');
+    t.equal(threads.filter((e) => e.tid === 2 && e.args?.name === 'stderr').length, 3, 'tid 2 is stderr');
+
+    const cat = (c: string): TraceEvent[] => trace.traceEvents.filter((e) => e.cat === c);
+    t.deepEqual(cat('spawn').map((e) => e.args?.pid).sort(), [...pids].sort(), 'a spawn event per child');
+    t.deepEqual(cat('exit').map((e) => e.args?.pid).sort(), [...pids].sort(), 'an exit event per child');
+    t.ok(cat('exit').every((e) => e.args?.code === 0), 'exits with code 0');
+    const writes = cat('write');
+    t.equal(writes.reduce((n, e) => n + (e.args!.bytes as number), 0), r.stdout.length, 'the writes add up to every byte printed');
+    t.equal(writes.reduce((n, e) => n + (e.args!.lines as number), 0), r.stdout.toString().split('\n').length - 1, 'and to every line printed');
+    t.ok(writes.every((e) => e.ph === 'X' && (e.dur ?? -1) >= 0), 'writes are complete events');
+    if (variant === 'libuv') {
+      t.equal(cat('select').length, 0, 'libuv: no select rounds');
+      t.ok(cat('read').some((e) => e.name === 'data'), 'libuv: its stream data events instead');
+    } else {
+      const selects = cat('select');
+      t.ok(selects.length > 0 && selects.every((e) => e.ph === 'X' && Array.isArray(e.args?.ready)), 'select rounds: complete events with args.ready');
+      t.ok(cat('read').some((e) => (e.args!.bytes as number) > 0), 'reads with their bytes');
+    }
+    t.equal(trace.otherData.cut, false, 'not cut');
+  });
+}
+
+/** The run's pid out of labels and texts (and the padding, whose length follows the
+ * pid's digits), so two runs compare. */
+function withoutPids(stdout: Buffer): string {
+  return stdout.toString('latin1').replace(/\[child \d+\]/g, '[child #]').replace(/pid \d+ /g, 'pid # ').replace(/\.+$/gm, '');
+}
+
+test('timeline: what is relayed is byte-identical with and without --timeline', async (t) => {
+  // One child, one stream: the output's order is the child's, so whole runs compare.
+  const args = ['--children', '1', '--child', 'c', '--streams', 'stdout', '--lines', '20000', '--max-sleep-ms', '0', '--seq', '--line-bytes', '300'];
+  const file = join(dir, 'same.json');
+  const plain = await runParent(args, { timeoutMs: 60_000 });
+  const traced = await runParent([...args, '--timeline', file], { timeoutMs: 60_000 });
+  t.equal(plain.code, 0, 'without: status 0');
+  t.equal(traced.code, 0, 'with: status 0');
+  t.equal(traced.stdout.length, plain.stdout.length, `the same length (${plain.stdout.length} bytes)`);
+  t.ok(withoutPids(traced.stdout) === withoutPids(plain.stdout), 'the same bytes (pids aside)');
+  t.equal(traced.stderr.toString(), '', 'nothing on stderr');
+  const trace = readTrace(file);
+  const lines = trace.traceEvents.filter((e) => e.cat === 'line');
+  t.equal(lines.length, 20000, '20000 line events');
+  t.ok(lines.every((e) => Buffer.byteLength(String(e.args?.text)) === 200 && e.args?.bytes === 299), 'text cut at 200 bytes; args.bytes the full length');
+});
+
+test('timeline: --timeline-limit cuts the file, which says so; nothing relayed is lost', async (t) => {
+  const file = join(dir, 'cut.json');
+  const r = await runParent(['--lines', '200', '--max-sleep-ms', '0', '--timeline', file, '--timeline-limit', '50'], { timeoutMs: 60_000 });
+  t.equal(r.code, 0, 'exit status 0');
+  t.equal(parseParentOutput(r.stdout).lines.length, 600, 'all 600 lines printed');
+  const trace = readTrace(file);
+  const counted = trace.traceEvents.filter((e) => e.ph !== 'M' && e.cat !== 'cut');
+  t.equal(counted.length, 50, '50 events kept');
+  t.equal(trace.otherData.cut, true, 'otherData.cut');
+  t.ok(trace.otherData.dropped > 550, `otherData.dropped counts the rest (${trace.otherData.dropped})`);
+  t.equal(trace.traceEvents.filter((e) => e.name === 'timeline cut').length, 1, 'one "timeline cut" event where it happened');
+});
+
+test('timeline: bad --timeline values are one-line errors, before any child starts', async (t) => {
+  const zero = await runParent(['--lines', '1', '--timeline', join(dir, 'x.json'), '--timeline-limit', '0']);
+  t.equal(zero.code, 2, '--timeline-limit 0: usage error');
+  t.match(zero.stderr.toString(), /invalid value for --timeline-limit: '0'/, 'names the bad value');
+  const missing = await runParent(['--timeline']);
+  t.equal(missing.code, 2, '--timeline without a file: usage error');
+  const nowhere = join(dir, 'no-such-dir', 'x.json');
+  const r = await runParent(['--lines', '1', '--timeline', nowhere]);
+  t.equal(r.code, 1, 'an unwritable file: status 1');
+  t.match(r.stderr.toString(), /cannot write --timeline '.*no-such-dir.*': ENOENT/, 'names the file and the error');
+  t.equal(r.stdout.length, 0, 'no child ran');
+  t.notOk(existsSync(nowhere), 'nothing written');
+});
