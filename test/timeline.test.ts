@@ -3,11 +3,13 @@
  * whose line events are exactly the lines the parent printed; writing it changes nothing
  * that is relayed; --timeline-limit cuts it and the file says so.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import test from 'tape';
-import { IS_WINDOWS, parseParentOutput, runParent } from './helpers.ts';
+import { PROJECT_ROOT } from '../parent/native.ts';
+import { IS_WINDOWS, parseParentOutput, run, runParent, TSX_LOADER } from './helpers.ts';
 
 const VARIANTS = IS_WINDOWS ? ['socketpair', 'pipe-thread', 'libuv'] : ['socketpair', 'pipe-thread', 'posix', 'libuv'];
 
@@ -151,4 +153,98 @@ test('timeline: bad --timeline values are one-line errors, before any child star
   t.match(r.stderr.toString(), /cannot write --timeline '.*no-such-dir.*': ENOENT/, 'names the file and the error');
   t.equal(r.stdout.length, 0, 'no child ran');
   t.notOk(existsSync(nowhere), 'nothing written');
+});
+
+/*
+ * The page (issue 14, section 2), in a real browser: Debian's Chromium driven by
+ * playwright-core (which drives the system's browser; it downloads none). Without
+ * Chromium the test skips, except in CI (CI=true), where that is a failure.
+ */
+const CHROMIUM = process.env.IPC_CHROMIUM ?? '/usr/bin/chromium';
+const IN_CI = process.env.CI === 'true';
+const NO_BROWSER = !existsSync(CHROMIUM) && !IN_CI && `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+
+test('timeline page: every variant\'s trace drawn in Chromium - line markers per lane, hover, zoom', { skip: NO_BROWSER }, async (t) => {
+  t.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM}`);
+  if (!existsSync(CHROMIUM)) return;
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'timeline-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    // --no-sandbox: Chromium refuses to run as root with its sandbox (CI runs as root).
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+  });
+  try {
+    mkdirSync(join(PROJECT_ROOT, 'build'), { recursive: true });
+    for (const variant of VARIANTS) {
+      const json = join(dir, `page-${variant}.json`);
+      const html = join(dir, `page-${variant}.html`);
+      const r = await runParent(['--variant', variant, '--lines', '24', '--max-sleep-ms', '20', '--stamp', '--timeline', json], { timeoutMs: 60_000 });
+      t.equal(r.code, 0, `${variant}: the run exited 0`);
+      const g = await run([process.execPath, '--import', TSX_LOADER, join(PROJECT_ROOT, 'scripts', 'timeline.ts'), json, '-o', html], { timeoutMs: 60_000 });
+      t.equal(g.code, 0, `${variant}: npm run timeline exited 0 ${g.stderr.toString().trim()}`);
+      const trace = readTrace(json);
+      const expected = new Map<string, TraceEvent[]>();
+      for (const e of trace.traceEvents) if (e.cat === 'line') expected.set(`${e.pid}/${e.tid}`, [...(expected.get(`${e.pid}/${e.tid}`) ?? []), e]);
+      t.equal(expected.size, 6, `${variant}: 6 streams with lines in the trace`);
+
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      page.on('request', (req) => { if (!req.url().startsWith('file:')) requests.push(req.url()); });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(pathToFileURL(html).href);
+      for (const [key, events] of expected) {
+        const [pid, tid] = key.split('/');
+        const n = await page.locator(`g.lane[data-pid="${pid}"][data-tid="${tid}"] .line`).count();
+        t.equal(n, events.length, `${variant} ${key}: ${events.length} line markers in its lane`);
+      }
+      t.equal(await page.locator('.line').count(), [...expected.values()].reduce((n, e) => n + e.length, 0), `${variant}: no other line markers`);
+      t.ok(await page.locator('.exit').count() === 3, `${variant}: 3 exits marked`);
+
+      // Hover a marker nothing covers, and read the tooltip.
+      const target = await page.evaluate(() => {
+        const all = Array.from(document.querySelectorAll('rect.line'));
+        for (let i = 0; i < all.length; i++) {
+          const b = all[i]!.getBoundingClientRect();
+          if (document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2) === all[i]) {
+            const lane = all[i]!.parentElement!;
+            return { index: i, key: `${lane.getAttribute('data-pid')}/${lane.getAttribute('data-tid')}`, nth: Array.from(lane.querySelectorAll('rect.line')).indexOf(all[i]!) };
+          }
+        }
+        return null;
+      });
+      t.ok(target !== null, `${variant}: a line marker can be hovered`);
+      if (target !== null) {
+        await page.locator('rect.line').nth(target.index).hover();
+        const tip = await page.locator('#tip').innerText();
+        const event = expected.get(target.key)![target.nth]!;
+        t.ok(tip.includes(String(event.args!.text)), `${variant}: the tooltip shows the line's text ("${String(event.args!.text).slice(0, 40)}...")`);
+        t.match(tip, /latency -?\d+\.\d{3} ms/, `${variant}: and its latency`);
+      }
+      await page.screenshot({ path: join(PROJECT_ROOT, 'build', `timeline-${variant}.png`) });
+
+      // Zoom: a drag over the middle fifth shows a fifth of the run.
+      const before = await page.locator('#span').innerText();
+      const box = (await page.locator('svg.timeline').boundingBox())!;
+      const y = box.y + box.height / 2;
+      await page.mouse.move(box.x + 240 + (box.width - 256) * 0.4, y);
+      await page.mouse.down();
+      await page.mouse.move(box.x + 240 + (box.width - 256) * 0.6, y, { steps: 4 });
+      await page.mouse.up();
+      const after = await page.locator('#span').innerText();
+      t.notEqual(after, before, `${variant}: dragging zooms (${before} -> ${after})`);
+      const outside = await page.evaluate(() => Array.from(document.querySelectorAll('rect.line')).filter((el) => Number(el.getAttribute('x')) < 240).length);
+      t.ok(outside > 0, `${variant}: markers before the range moved out of view (${outside})`);
+      await page.mouse.wheel(0, -300);
+      t.deepEqual(errors, [], `${variant}: no script errors`);
+      t.deepEqual(requests, [], `${variant}: no network request`);
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
 });
