@@ -141,6 +141,22 @@ test('timeline: --timeline-limit cuts the file, which says so; nothing relayed i
   t.equal(trace.traceEvents.filter((e) => e.name === 'timeline cut').length, 1, 'one "timeline cut" event where it happened');
 });
 
+test('timeline: a run stopped by --duration records the signals and how each child ended', { skip: IS_WINDOWS && 'SIGTERM is TerminateProcess on Windows' }, async (t) => {
+  const file = join(dir, 'stopped.json');
+  const r = await runParent(['--duration', '1', '--max-sleep-ms', '50', '--timeline', file], { timeoutMs: 60_000 });
+  t.equal(r.code, 0, 'exit status 0 (stopped on time)');
+  const exits = parseParentOutput(r.stdout).exits;
+  t.equal(exits.length, 3, '3 exit lines');
+  const trace = readTrace(file);
+  const signals = trace.traceEvents.filter((e) => e.cat === 'signal');
+  for (const e of exits) {
+    t.ok(signals.some((s) => s.args?.pid === e.pid && s.args?.signal === 'SIGTERM'), `SIGTERM -> ${e.pid} recorded`);
+    const exit = trace.traceEvents.find((x) => x.cat === 'exit' && x.args?.pid === e.pid);
+    const how = exit === undefined ? 'none' : exit.args?.signal !== null ? `killed by ${String(exit.args?.signal)}` : `exited with code ${String(exit.args?.code)}`;
+    t.equal(how, e.how, `its exit event says what the parent printed: ${e.how}`);
+  }
+});
+
 test('timeline: bad --timeline values are one-line errors, before any child starts', async (t) => {
   const zero = await runParent(['--lines', '1', '--timeline', join(dir, 'x.json'), '--timeline-limit', '0']);
   t.equal(zero.code, 2, '--timeline-limit 0: usage error');
