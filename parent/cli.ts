@@ -42,7 +42,8 @@ export interface ParentOptions {
   timelineLimit: number;
 }
 
-/** The default --timeline-limit (parent/timeline.ts says why this size). */
+/** The default --timeline-limit: some 200 MB of JSON in a flood of 100-byte lines, about
+ * what a browser still opens; memory does not depend on it (parent/timeline.ts). */
 export const DEFAULT_TIMELINE_LIMIT = 1_000_000;
 const MAX_TIMELINE_LIMIT = 1_000_000_000;
 
