@@ -3,12 +3,12 @@
  * whose line events are exactly the lines the parent printed; writing it changes nothing
  * that is relayed; --timeline-limit cuts it and the file says so.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'tape';
-import { PROJECT_ROOT } from '../parent/native.ts';
+import { PROJECT_ROOT, RUNNING_COMPILED } from '../parent/native.ts';
 import { IS_WINDOWS, parseParentOutput, run, runParent, TSX_LOADER } from './helpers.ts';
 
 const VARIANTS = IS_WINDOWS ? ['socketpair', 'pipe-thread', 'libuv'] : ['socketpair', 'pipe-thread', 'posix', 'libuv'];
@@ -31,6 +31,13 @@ interface TraceFile {
 
 const dir = mkdtempSync(join(tmpdir(), 'timeline-test-'));
 test.onFinish(() => rmSync(dir, { recursive: true, force: true }));
+
+/** `npm run timeline -- ARGS` as a direct child: tsc's JavaScript when the suite runs
+ * compiled (under Wine), else the TypeScript through tsx's loader. */
+function timelineArgv(args: readonly string[]): string[] {
+  if (RUNNING_COMPILED) return [process.execPath, join(PROJECT_ROOT, 'build', 'js', 'scripts', 'timeline.js'), ...args];
+  return [process.execPath, '--import', TSX_LOADER, join(PROJECT_ROOT, 'scripts', 'timeline.ts'), ...args];
+}
 
 function readTrace(path: string): TraceFile {
   return JSON.parse(readFileSync(path, 'utf8')) as TraceFile;
@@ -202,7 +209,7 @@ test('timeline page: every variant\'s trace drawn in Chromium - line markers per
       const html = join(dir, `page-${variant}.html`);
       const r = await runParent(['--variant', variant, '--lines', '24', '--max-sleep-ms', '20', '--stamp', '--timeline', json], { timeoutMs: 60_000 });
       t.equal(r.code, 0, `${variant}: the run exited 0`);
-      const g = await run([process.execPath, '--import', TSX_LOADER, join(PROJECT_ROOT, 'scripts', 'timeline.ts'), json, '-o', html], { timeoutMs: 60_000 });
+      const g = await run(timelineArgv([json, '-o', html]), { timeoutMs: 60_000 });
       t.equal(g.code, 0, `${variant}: npm run timeline exited 0 ${g.stderr.toString().trim()}`);
       const trace = readTrace(json);
       const expected = new Map<string, TraceEvent[]>();
@@ -266,4 +273,20 @@ test('timeline page: every variant\'s trace drawn in Chromium - line markers per
     await browser.close();
     rmSync(profile, { recursive: true, force: true });
   }
+});
+
+test('npm run timeline: bad input is a one-line error naming it', async (t) => {
+  const gen = (args: string[]) => run(timelineArgv(args), { timeoutMs: 60_000 });
+  const missing = await gen([join(dir, 'no-such.json')]);
+  t.equal(missing.code, 2, 'a missing file: status 2');
+  t.match(missing.stderr.toString(), /^timeline: cannot read '.*no-such\.json': ENOENT\n$/, 'names the file and ENOENT');
+  const notTrace = join(dir, 'not-a-trace.json');
+  writeFileSync(notTrace, '{"events": []}');
+  const wrong = await gen([notTrace]);
+  t.equal(wrong.code, 1, 'JSON that is no trace: status 1');
+  t.match(wrong.stderr.toString(), /no "traceEvents" array/, 'says what is missing');
+  const usage = await gen([]);
+  t.equal(usage.code, 2, 'no file: status 2');
+  t.match(usage.stderr.toString(), /usage: npm run timeline -- FILE\.json/, 'prints the usage');
+  t.notOk(existsSync(join(dir, 'no-such.html')) || existsSync(join(dir, 'not-a-trace.html')), 'no page written');
 });
