@@ -41,7 +41,16 @@ export interface ParentOptions {
   colour: ColourMode;
   /** `--break NAME` (or `list`): switch one step of the article off, to teach. */
   breakStep: string | null;
+  /** `--timeline FILE`: the run as a Chrome trace; null: none. */
+  timeline: string | null;
+  /** `--timeline-limit N`: at most N events in it. */
+  timelineLimit: number;
 }
+
+/** The default --timeline-limit: some 200 MB of JSON in a flood of 100-byte lines, about
+ * what a browser still opens; memory does not depend on it (parent/timeline.ts). */
+export const DEFAULT_TIMELINE_LIMIT = 1_000_000;
+const MAX_TIMELINE_LIMIT = 1_000_000_000;
 
 export const PARENT_USAGE = `Usage: npm start -- [options] [-- command [args...]]
 Runs N children and prints each line of their stdout and stderr as it arrives:
@@ -63,6 +72,9 @@ Options:
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
   --break NAME        switch off one step of the article to see what it is for
                       (teaching only; --break list names them; docs/workshop.md)
+  --timeline FILE     write the run to FILE as a Chrome trace (Perfetto UI opens it;
+                      so does: npm run timeline -- FILE -o FILE.html)
+  --timeline-limit N  at most N events in it (default ${DEFAULT_TIMELINE_LIMIT}); the file says if cut
   --help              this text
 Passed on to the built-in children:
   --lines N  --max-sleep-ms M  --seed S  --line-bytes B  --streams both|stdout|stderr
@@ -104,6 +116,8 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     detached: false,
     colour: 'auto',
     breakStep: null,
+    timeline: null,
+    timelineLimit: DEFAULT_TIMELINE_LIMIT,
   };
   let childrenGiven = false;
   let i = 0;
@@ -137,6 +151,13 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
       i += 2;
     } else if (a === '--break') {
       o.breakStep = value();
+      i += 2;
+    } else if (a === '--timeline') {
+      o.timeline = value();
+      if (o.timeline === '') throw new UsageError("invalid value for --timeline: '' (expected a file name)");
+      i += 2;
+    } else if (a === '--timeline-limit') {
+      o.timelineLimit = parseWholeNumber(a, value(), MAX_TIMELINE_LIMIT, 1);
       i += 2;
     } else if (a === '--config') {
       o.config = value();

@@ -87,15 +87,24 @@ export class OutputBatch {
   }
 }
 
+/** Sees every line an assembler relays (--timeline); `now` stamps when it was read. */
+export interface LineTap {
+  now(): number;
+  line(text: Buffer, readAt: number): void;
+}
+
 /** One stream of one child: its label and the start of a line still waiting for "\n". */
 export class LineAssembler {
   private held: Buffer[] = [];
   private heldBytes = 0;
 
-  constructor(readonly label: Buffer) {}
+  /** `tap`: only with --timeline. Labelling runs in C over whole chunks (c/lines.c), so
+   * the lines are found again here for the tap, only when there is one. */
+  constructor(readonly label: Buffer, private readonly tap: LineTap | null = null) {}
 
   /** Splits chunk into lines; complete ones are appended to out, labelled. */
   push(chunk: Buffer, out: OutputBatch): void {
+    if (this.tap !== null) this.tapLines(chunk, this.tap);
     let start = 0;
     if (this.heldBytes > 0) {
       // The first newline completes the line held from earlier chunks.
@@ -117,6 +126,7 @@ export class LineAssembler {
    * the next label starts on a line of its own. */
   end(out: OutputBatch): void {
     if (this.heldBytes === 0) return;
+    if (this.tap !== null) this.tap.line(Buffer.concat(this.held), this.tap.now());
     out.append(this.label);
     this.releaseHeld(out);
     out.append(NEWLINE_BUFFER);
@@ -124,6 +134,24 @@ export class LineAssembler {
 
   get pendingBytes(): number {
     return this.heldBytes;
+  }
+
+  /** The lines push() is about to relay, as it will relay them: the held start first.
+   * Runs before push() changes what is held. */
+  private tapLines(chunk: Buffer, tap: LineTap): void {
+    let nl = chunk.indexOf(NEWLINE);
+    if (nl === -1) return;
+    const readAt = tap.now();
+    let start = 0;
+    if (this.heldBytes > 0) {
+      tap.line(Buffer.concat([...this.held, chunk.subarray(0, nl)]), readAt);
+      start = nl + 1;
+      nl = chunk.indexOf(NEWLINE, start);
+    }
+    for (; nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
+      tap.line(chunk.subarray(start, nl), readAt);
+      start = nl + 1;
+    }
   }
 
   private hold(rest: Buffer, out: OutputBatch): void {

@@ -28,17 +28,18 @@ function say(text: string): void {
 
 /** The modules that need the addon (native.ts loads it as it is imported). */
 async function loadRelay() {
-  const [children, config, lines, native, output, relay, trace, variants] = await Promise.all([
+  const [children, config, lines, native, output, relay, timeline, trace, variants] = await Promise.all([
     import('./children.ts'),
     import('./config.ts'),
     import('./lines.ts'),
     import('./native.ts'),
     import('./output.ts'),
     import('./relay.ts'),
+    import('./timeline.ts'),
     import('./trace.ts'),
     import('./variants/index.ts'),
   ]);
-  return { ...children, ...config, ...lines, ...native, ...output, ...relay, ...trace, ...variants };
+  return { ...children, ...config, ...lines, ...native, ...output, ...relay, ...timeline, ...trace, ...variants };
 }
 type RelayModules = Awaited<ReturnType<typeof loadRelay>>;
 
@@ -105,6 +106,15 @@ async function main(args: readonly string[]): Promise<number> {
   }
   // The warning comes before anything starts, so it is never missed in the output.
   if (breakStep !== null) say(breakWarning(breakStep));
+  let timeline = m.NO_TIMELINE;
+  if (o.timeline !== null) {
+    try {
+      timeline = m.openTimeline({ path: o.timeline, limit: o.timelineLimit, variant: variant.name });
+    } catch (e) {
+      say(`cannot write --timeline '${o.timeline}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return EXIT_FAILURE;
+    }
+  }
   const output = new m.Output();
   if (o.durationS === null && o.command === null && o.config === null && o.childOptions.lines === null) {
     output.write('Running forever, hit CTRL-C to stop.\n');
@@ -114,6 +124,7 @@ async function main(args: readonly string[]): Promise<number> {
     variant,
     output,
     trace: m.makeTrace(o.trace || m.traceFromEnvironment()),
+    timeline,
     durationMs: o.durationS === null ? null : Math.round(o.durationS * 1000),
     signals,
     labels: new m.Labels(decideColour(o.colour, process.env, process.stdout)),
@@ -137,6 +148,8 @@ async function main(args: readonly string[]): Promise<number> {
   } finally {
     // --break keep-write-ends: the parent let go of its copies only now.
     releaseHeldWriteEnds();
+    // Complete JSON whatever ended the run (the children's end, a stop, a failed spawn).
+    timeline.close();
   }
 }
 

@@ -25,6 +25,7 @@ import { ipc, signalName, signalNumber } from './native.ts';
 import type { Readable } from 'node:stream';
 import type { Output } from './output.ts';
 import { StopSignals, type StopSignal } from './stop-signals.ts';
+import { countLines, NO_TIMELINE, nowUs, STDERR_TID, STDOUT_TID, type Timeline } from './timeline.ts';
 import type { Trace } from './trace.ts';
 import type { ChildSpec, DescriptorVariant, ExitInfo, StreamChild, StreamVariant, Variant } from './variants/variant.ts';
 
@@ -94,6 +95,8 @@ export interface RelayOptions {
   variant: Variant;
   output: Output;
   trace: Trace;
+  /** --timeline: told of every step; omitted: NO_TIMELINE, which records nothing. */
+  timeline?: Timeline;
   /** Stop the children after this long; null: run until they exit. */
   durationMs: number | null;
   /** The stop signals, caught since the parent's start (main.ts); omitted: caught from
@@ -142,9 +145,12 @@ abstract class RelayCore<S extends SourceBase> {
   protected readingPaused = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly labels: Labels;
+  /** Observes the loop; every call that builds something checks `enabled` first. */
+  protected readonly timeline: Timeline;
 
   constructor(protected readonly opts: RelayOptions) {
     this.labels = opts.labels ?? new Labels(false);
+    this.timeline = opts.timeline ?? NO_TIMELINE;
   }
 
   /** Starts the children (none after a stop); throws, leaving nothing behind, if one
@@ -211,7 +217,11 @@ abstract class RelayCore<S extends SourceBase> {
   }
 
   protected assembler(spec: ChildSpec, pid: number, kind: 'info' | 'error'): LineAssembler {
-    return new LineAssembler(this.labels.line(spec.name, pid, kind));
+    const label = this.labels.line(spec.name, pid, kind);
+    if (!this.timeline.enabled) return new LineAssembler(label);
+    const timeline = this.timeline;
+    const tid = kind === 'error' ? STDERR_TID : STDOUT_TID;
+    return new LineAssembler(label, { now: nowUs, line: (text, readAt) => timeline.line(pid, tid, readAt, text) });
   }
 
   /** Until every child is reported and its streams closed. A detached child does not
@@ -226,6 +236,7 @@ abstract class RelayCore<S extends SourceBase> {
   protected exited(child: RunningChild<S>, exit: ExitInfo): void {
     child.exit = exit;
     child.quietSince = Date.now();
+    if (this.timeline.enabled) this.timeline.exit(child.pid, exit.code, exit.signal);
     this.opts.trace(`reaped pid ${child.pid}: ${exit.signal ?? `code ${exit.code}`}`);
   }
 
@@ -294,6 +305,7 @@ abstract class RelayCore<S extends SourceBase> {
   protected signal(child: RunningChild<S>, name: NodeJS.Signals): void {
     try {
       child.kill(name);
+      if (this.timeline.enabled) this.timeline.signal(child.pid, name);
       this.opts.trace(`${name} -> pid ${child.pid}`);
     } catch (e) {
       // Already gone (ESRCH) is fine: it is reaped on the next round.
@@ -305,10 +317,17 @@ abstract class RelayCore<S extends SourceBase> {
   protected async writeBatch(): Promise<void> {
     const { output } = this.opts;
     const taken = this.batch.length > 0 ? this.batch.take() : null;
+    const timed = taken !== null && this.timeline.enabled;
+    const startUs = timed ? nowUs() : 0;
+    const lines = timed ? countLines(taken.data) : 0;
+    let waitUs = 0;
     if (taken !== null && !output.write(taken.data, taken.release)) {
       this.pauseReading();
+      const waitFrom = timed ? nowUs() : 0;
       await output.drained();
+      if (timed) waitUs = nowUs() - waitFrom;
     }
+    if (timed) this.timeline.write(startUs, taken.data.length, lines, waitUs);
     this.resumeReading();
     if (output.error && this.stopReason === null) {
       this.opts.trace(`stdout failed (${output.error.message}): stopping`);
@@ -410,6 +429,7 @@ class SelectRelay extends RelayCore<FdSource> {
     for (const spec of this.opts.specs) {
       if (this.stopReason !== null) break;
       let started;
+      const spawnUs = this.timeline.enabled ? nowUs() : 0;
       try {
         started = this.variant.start(spec, this.opts.trace);
       } catch (e) {
@@ -417,6 +437,7 @@ class SelectRelay extends RelayCore<FdSource> {
         throw e;
       }
       const pid = started.pid;
+      if (this.timeline.enabled) this.timeline.spawn(spec, pid, spawnUs);
       const child = this.addChild(spec, pid, (signal) => ipc.killTree(pid, signalNumber(signal)));
       for (const s of started.streams) {
         const source: FdSource = { owner: child, assembler: this.assembler(spec, pid, s.kind), open: true, fd: s.fd, onEnd: s.onEnd };
@@ -440,8 +461,12 @@ class SelectRelay extends RelayCore<FdSource> {
   private async select(): Promise<number[]> {
     const [wakeFd] = this.wake;
     const fds = [wakeFd, ...this.byFd.keys()];
+    const startUs = this.timeline.enabled ? nowUs() : 0;
     const ready = await ipc.select(fds, this.selectTimeout());
     if (this.opts.trace.enabled) this.opts.trace(`select(${fds.join(',')}) -> ready [${ready.join(',')}]`);
+    if (this.timeline.enabled) {
+      this.timeline.select(startUs, fds.length, ready.filter((fd) => fd !== wakeFd), ready.includes(wakeFd));
+    }
     if (ready.includes(wakeFd)) this.drainWakeups();
     return ready.filter((fd) => fd !== wakeFd);
   }
@@ -480,6 +505,7 @@ class SelectRelay extends RelayCore<FdSource> {
     const { fd } = source;
     for (let i = 0; source.open && (closeAfter || i < MAX_READS_PER_ROUND); i++) {
       let n: number;
+      const startUs = this.timeline.enabled ? nowUs() : 0;
       try {
         n = ipc.read(fd, this.readBuffer);
       } catch (e) {
@@ -489,6 +515,7 @@ class SelectRelay extends RelayCore<FdSource> {
         n = 0;
       }
       if (n === -1) break;
+      if (this.timeline.enabled) this.timeline.read(startUs, fd, source.owner.pid, n);
       if (n === 0) {
         trace(`EOF on fd ${fd} (pid ${source.owner.pid})`);
         this.endSource(source, true);
@@ -586,6 +613,7 @@ class StreamRelay extends RelayCore<StreamSource> {
     for (const spec of this.opts.specs) {
       if (this.stopReason !== null) break;
       let started: StreamChild;
+      const spawnUs = this.timeline.enabled ? nowUs() : 0;
       try {
         started = await this.variant.start(spec, this.opts.trace);
       } catch (e) {
@@ -593,19 +621,25 @@ class StreamRelay extends RelayCore<StreamSource> {
         throw e;
       }
       const { pid, kill } = started;
+      if (this.timeline.enabled) this.timeline.spawn(spec, pid, spawnUs);
       const child = this.addChild(spec, pid, (signal) => kill(signal));
       for (const s of started.streams) {
         const source: StreamSource = { owner: child, assembler: this.assembler(spec, pid, s.kind), open: true, stream: s.stream };
         child.sources.push(source);
         this.streams.add(source);
         // Steps 2 and 3, as libuv delivers: frame the chunk into the batch.
+        const tid = s.kind === 'error' ? STDERR_TID : STDOUT_TID;
         s.stream.on('data', (chunk: Buffer) => {
+          if (this.timeline.enabled) this.timeline.stream('data', pid, tid, chunk.length);
           source.assembler.push(chunk, this.batch);
           this.activity(child);
           if (this.batch.length > BATCH_HIGH_WATER_BYTES) this.pauseReading();
           this.wakeUp();
         });
-        s.stream.on('end', () => this.endSource(source));
+        s.stream.on('end', () => {
+          if (this.timeline.enabled) this.timeline.stream('end', pid, tid, 0);
+          this.endSource(source);
+        });
       }
       void started.exited.then((exit) => {
         this.exited(child, exit);
