@@ -87,7 +87,7 @@ test("select() on a pipe: Windows refuses it (the reason the article needs socke
     t.notOk(IS_WINDOWS, `select() accepted a pipe (ready: [${ready.join(',')}])`);
   } catch (e) {
     t.ok(IS_WINDOWS, `select() refused a pipe: ${(e as Error).message}`);
-    // Windows answers WSAENOTSOCK; Wine answers WSAEOPNOTSUPP (WINDOWS-FACTS.md).
+    // Windows is documented to answer WSAENOTSOCK; Wine answers WSAEOPNOTSUPP (docs/windows.md, the Wine table).
     const code = isNativeError(e) ? e.code : '';
     t.ok(code === 'ENOTSOCK' || code === 'EOPNOTSUPP', `error ${code} (errno ${isNativeError(e) ? e.errno : '?'}): ${code === 'ENOTSOCK' ? 'WSAENOTSOCK, as on Windows' : "WSAEOPNOTSUPP, Wine's answer"}`);
   }
