@@ -393,31 +393,36 @@ static int is_batch_file(const wchar_t *path) {
  * Windows would search the folder node.exe came from and the current folder before PATH,
  * and run a .bat or .cmd file through cmd.exe, which parses the quoted arguments again by
  * its own rules: an argument such as `"&calc` then runs a command (BatBadBut,
- * CVE-2024-27980). The rules here are libuv's search_path (src/win/process.c), with one
- * difference:
+ * CVE-2024-27980). The rules here are libuv's search_path (src/win/process.c) with its
+ * EXACT_NAME flag, and one difference (the second point):
  *   - a name with a folder in it (a\b, .\b, C:b, C:\b, \\host\share\b) is only looked
- *     up there, relative to the child's working folder;
+ *     up there, relative to the child's working folder, and tried as given first even
+ *     without an extension (libuv's UV_PROCESS_WINDOWS_FILE_PATH_EXACT_NAME): the caller
+ *     named that file, so a file that is not a program is reported as such (ENOEXEC,
+ *     status 126), not as missing;
  *   - a bare name is looked up in the PATH of the environment the child gets, never in the
  *     current folder first. libuv does look there first unless
  *     NeedCurrentDirectoryForExePathW says not to; we never do, as POSIX shells and
  *     posix_spawnp never do: a program dropped in the working folder must not shadow one
  *     on PATH. Write .\name to mean the working folder;
- *   - in each folder, the name as given if it has an extension, then name.com, name.exe;
+ *   - in each PATH folder, the name as given if it has an extension, then name.com,
+ *     name.exe;
  *   - a batch file is refused (EINVAL), as Node's spawn refuses it since April 2024.
  */
 static wchar_t *find_program(const char *file_utf8, const wchar_t *cwd, const wchar_t *path, ipc_error *err) {
   wchar_t *file = widen(file_utf8, err), *found = NULL;
   const wchar_t *name, *dot;
   size_t len;
-  int has_extension, r;
+  int has_extension, has_folder, r;
   if (file == NULL) return NULL;
   len = wcslen(file);
   for (name = file + len; name > file && !is_separator(name[-1]) && name[-1] != L':'; name--) {
   }
   dot = wcschr(name, L'.');
   has_extension = dot != NULL && dot[1] != L'\0';
+  has_folder = name != file;
   if (len == 0 || wcscmp(file, L".") == 0) r = 0;
-  else if (name != file) r = try_folder(cwd, file, (size_t)(name - file), name, wcslen(name), has_extension, &found);
+  else if (has_folder) r = try_folder(cwd, file, (size_t)(name - file), name, wcslen(name), 1, &found);
   else r = search_path_folders(path, cwd, name, wcslen(name), has_extension, &found);
   free(file);
   if (r < 0) {
@@ -426,7 +431,8 @@ static wchar_t *find_program(const char *file_utf8, const wchar_t *cwd, const wc
   }
   if (r == 0) {
     ipc_fail(err, "ENOENT", "CreateProcessW",
-             "cannot find '%s' (looked in the child's PATH, trying .com and .exe after a name without extension)",
+             has_folder ? "cannot find '%s' (tried as given, then with .com and .exe appended)"
+                        : "cannot find '%s' in the child's PATH (.com and .exe are appended to a name without extension)",
              file_utf8);
     err->path = file_utf8;
     return NULL;

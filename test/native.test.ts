@@ -200,7 +200,11 @@ test('spawn: cwd and env reach the child; a bad cwd is named', async (t) => {
   for (const fd of [r, r2, w2]) ipc.close(fd);
 });
 
-test('spawn: the child holds exactly descriptors 0, 1 and 2', { skip: process.platform !== 'linux' && 'reads /proc: Linux only' }, async (t) => {
+// No Windows port: under Wine 8 GetProcessHandleCount reports 0 for every process (measured
+// with the addon's processInfo), so a handle count could not be checked here.
+const NO_HANDLE_COUNT = process.platform !== 'linux' &&
+  (IS_WINDOWS ? 'reads /proc; no Windows port: under Wine 8 GetProcessHandleCount reports 0 for every process (quirk inherited-write-end checks the consequence, end of stream)' : 'reads /proc: Linux only');
+test('spawn: the child holds exactly descriptors 0, 1 and 2', { skip: NO_HANDLE_COUNT }, async (t) => {
   // Plenty of descriptors open in the parent, none of which may leak.
   const extra = [ipc.socketpair(), ipc.socketpair({ emulate: true })];
   const [r, w] = ipc.socketpair();
