@@ -18,6 +18,9 @@ export interface ChildSpec {
   /** `--detached` / `"detached": true`: outside the parent's tree, keeps running after
    * the parent exits (the libuv guide's "Detaching processes"). */
   detached?: boolean;
+  /** Descriptors the child inherits at the same numbers (the handoff's workers,
+   * docs/handoff.md); the socketpair variant's spawn only. */
+  extraFds?: readonly number[];
 }
 
 /** How a child ended: exactly one of code and signal is set. */
@@ -72,6 +75,7 @@ export function spawnOptions(spec: ChildSpec, stdout: number, stderr: number): {
   cwd?: string;
   env?: string[];
   detached?: boolean;
+  extraFds?: readonly number[];
 } {
   const env = envList(spec.env);
   return {
@@ -80,5 +84,6 @@ export function spawnOptions(spec: ChildSpec, stdout: number, stderr: number): {
     ...(spec.cwd !== undefined && { cwd: spec.cwd }),
     ...(env !== undefined && { env }),
     ...(spec.detached === true && { detached: true }),
+    ...(spec.extraFds !== undefined && { extraFds: spec.extraFds }),
   };
 }
