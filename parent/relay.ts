@@ -490,6 +490,9 @@ class SelectRelay extends RelayCore<FdSource> {
     const [wakeFd] = this.wake;
     const { host } = this.opts;
     const hostFds = host?.fds() ?? [];
+    // The host may have just let go (closed its listener): if nothing else keeps the
+    // loop going, no event would ever end this select().
+    if (host !== undefined && !this.running()) return [];
     const fds = [wakeFd, ...hostFds, ...this.byFd.keys()];
     const ready = await ipc.select(fds, this.selectTimeout());
     if (this.opts.trace.enabled) this.opts.trace(`select(${fds.join(',')}) -> ready [${ready.join(',')}]`);
