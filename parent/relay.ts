@@ -119,7 +119,7 @@ export interface RelayOptions {
   /** The stop signals, caught since the parent's start (main.ts); omitted: caught from
    * run() on, and released when it returns. */
   signals?: StopSignals;
-  /** Descriptor variants only. */
+  /** With a stream variant (libuv) fds() and readable() are not used: libuv watches. */
   host?: RelayHost;
 }
 

@@ -1,9 +1,10 @@
 /**
  * The socket handoff (docs/handoff.md): a master listening on 127.0.0.1 hands each
  * connection to a worker process, by the libuv guide's technique (send: SCM_RIGHTS over a
- * socket pair, round-robin over long-lived workers) or the Winsock FAQ's (inherit: a new
- * worker per connection, the socket inherited at its number). Linux only for now: the
- * Windows side is not built yet, and the command says so there.
+ * socket pair, round-robin over long-lived workers), the Winsock FAQ's (inherit: a new
+ * worker per connection, the socket inherited at its number) or Node's own (libuv:
+ * subprocess.send(msg, socket), TS workers). Linux only for now: the Windows side is not
+ * built yet, and the command says so there.
  */
 import { readdirSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -117,8 +118,10 @@ async function stopMaster(t: test.Test, master: Master): Promise<string> {
   return stdout;
 }
 
-const CASES: { technique: 'send' | 'inherit'; worker: 'c' | 'ts' | 'mixed' }[] = [];
+const CASES: { technique: 'send' | 'inherit' | 'libuv'; worker: 'c' | 'ts' | 'mixed' }[] = [];
 for (const technique of ['send', 'inherit'] as const) for (const worker of ['c', 'ts', 'mixed'] as const) CASES.push({ technique, worker });
+// Node's handle passing: TS workers only (the channel speaks Node's protocol).
+CASES.push({ technique: 'libuv', worker: 'ts' });
 
 for (const { technique, worker } of CASES) {
   test(`${technique}, ${worker} workers: 50 clients, each answered on its own port, echoes byte-exact, end of file`, { skip: SKIP }, async (t) => {
@@ -131,7 +134,7 @@ for (const { technique, worker } of CASES) {
     t.equal(served.filter((s) => s.received === `worker ${s.pid} serving 127.0.0.1:${s.clientPort}\n${s.pid}: ${s.line}`).length, 50, 'all 50: banner with the client\'s own port, echo byte-exact, then end of file');
     const counts = new Map<number, number>();
     for (const s of served) counts.set(s.pid, (counts.get(s.pid) ?? 0) + 1);
-    if (technique === 'send') {
+    if (technique !== 'inherit') {
       t.deepEqual([...counts.values()].sort((a, b) => a - b), [16, 17, 17], 'round-robin: 3 workers served 16, 17 and 17');
     } else {
       t.equal(counts.size, 50, 'inherit: 50 different workers');
@@ -149,21 +152,22 @@ for (const { technique, worker } of CASES) {
 }
 
 test('--clients 20: the master checks its own connections and prints the closing line', { skip: SKIP }, async (t) => {
-  for (const technique of ['send', 'inherit']) {
-    const r = await run(handoffArgv(['--technique', technique, '--workers', '2', '--clients', '20']), { timeoutMs: RUN_TIMEOUT_MS });
+  for (const technique of ['send', 'inherit', 'libuv']) {
+    const worker = technique === 'libuv' ? 'ts' : 'c';
+    const r = await run(handoffArgv(['--technique', technique, '--worker', worker, '--workers', '2', '--clients', '20']), { timeoutMs: RUN_TIMEOUT_MS });
     const out = r.stdout.toString();
     t.equal(r.code, 0, `${technique}: status 0 (signal ${r.signal}, ${r.ms} ms, stderr: ${r.stderr.toString().trimEnd()})`);
     t.match(out, /^listening on 127\.0\.0\.1:\d+\n/, `${technique}: the listening line first`);
-    const workers = technique === 'send' ? 2 : 20;
+    const workers = technique === 'inherit' ? 20 : 2;
     t.ok(out.endsWith(`handoff: 20 of 20 connections served by ${workers} workers (technique ${technique})\n`), `${technique}: closing line last: ${out.split('\n').at(-2)}`);
     t.equal((out.match(/\]\[info\]: served 127\.0\.0\.1:\d+ \(1 lines\)\n/g) ?? []).length, 20, `${technique}: 20 served lines`);
     t.equal(r.stderr.toString(), '', `${technique}: nothing on stderr`);
   }
 });
 
-for (const technique of ['send', 'inherit']) {
+for (const technique of ['send', 'inherit', 'libuv']) {
   test(`${technique}: 500 connections leave the master's descriptor count where it started`, { skip: SKIP }, async (t) => {
-    const master = await startMaster(['--technique', technique, '--worker', 'c', '--workers', '2']);
+    const master = await startMaster(['--technique', technique, '--worker', technique === 'libuv' ? 'ts' : 'c', '--workers', '2']);
     await clients(master.port, 10); // warm-up: Node's own descriptors (threads, epoll) settle
     // inherit: a worker's output sockets stay open in the master until it exits.
     if (technique === 'inherit') await waitForLines(master, EXIT_LINE, 10);

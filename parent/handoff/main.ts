@@ -20,7 +20,7 @@ function say(text: string): void {
 }
 
 async function loadMaster() {
-  const [native, output, relay, trace, variants, clients, inherit, send] = await Promise.all([
+  const [native, output, relay, trace, variants, clients, inherit, send, libuv] = await Promise.all([
     import('../native.ts'),
     import('../output.ts'),
     import('../relay.ts'),
@@ -29,14 +29,25 @@ async function loadMaster() {
     import('./clients.ts'),
     import('./inherit.ts'),
     import('./send.ts'),
+    import('./libuv.ts'),
   ]);
-  return { ...native, ...output, ...relay, ...trace, ...variants, ...clients, ...inherit, ...send };
+  return { ...native, ...output, ...relay, ...trace, ...variants, ...clients, ...inherit, ...send, ...libuv };
 }
 type Master = Awaited<ReturnType<typeof loadMaster>>;
 
-function makeTechnique(m: Master, o: HandoffOptions, listener: { fd: number; port: number }, trace: ReturnType<Master['makeTrace']>) {
-  if (o.technique === 'inherit') return new m.InheritTechnique(listener, o.worker, trace);
-  return new m.SendTechnique(listener, o.workers, o.worker, trace);
+type Trace = ReturnType<Master['makeTrace']>;
+
+/** The technique, and what the relay needs for it: the send and inherit workers are
+ * started by the techniques through the socketpair variant; the libuv ones are the
+ * relay's initial children, started by Node. */
+function makeTechnique(m: Master, o: HandoffOptions, listener: { fd: number; port: number }, trace: Trace) {
+  if (o.technique === 'libuv') {
+    const libuv = new m.LibuvTechnique(listener, o.workers, trace);
+    return { technique: libuv, variant: libuv.variant, specs: libuv.specs() };
+  }
+  const variant = m.chooseVariant('socketpair', undefined);
+  if (o.technique === 'inherit') return { technique: new m.InheritTechnique(listener, o.worker, trace), variant, specs: [] };
+  return { technique: new m.SendTechnique(listener, o.workers, o.worker, trace), variant, specs: [] };
 }
 
 async function main(args: readonly string[]): Promise<number> {
@@ -56,10 +67,6 @@ async function main(args: readonly string[]): Promise<number> {
     say('the socket handoff is not built for Windows yet (docs/handoff.md says what is missing)');
     return EXIT_FAILURE;
   }
-  if (o.technique === 'libuv') {
-    say('--technique libuv is not built yet (docs/handoff.md)');
-    return EXIT_FAILURE;
-  }
   const m = await loadMaster();
   const native = m.handoffNative();
   let listener;
@@ -74,10 +81,10 @@ async function main(args: readonly string[]): Promise<number> {
   }
   writeSync(1, `listening on 127.0.0.1:${listener.port}\n`);
   const trace = m.makeTrace(o.trace || m.traceFromEnvironment());
-  const technique = makeTechnique(m, o, listener, trace);
+  const { technique, variant, specs } = makeTechnique(m, o, listener, trace);
   const relay = new m.Relay({
-    specs: [],
-    variant: m.chooseVariant('socketpair', undefined),
+    specs,
+    variant,
     output: new m.Output(),
     trace,
     durationMs: null,
