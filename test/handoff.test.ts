@@ -6,11 +6,11 @@
  * subprocess.send(msg, socket), TS workers). Linux only for now: the Windows side is not
  * built yet, and the command says so there.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import test from 'tape';
-import { PROJECT_ROOT } from '../parent/native.ts';
+import { handoffNative, ipc, isNativeError, PROJECT_ROOT } from '../parent/native.ts';
 import { alive, run, sleep, start, TSX_LOADER, type Running } from './helpers.ts';
 
 const LINUX = process.platform === 'linux';
@@ -240,4 +240,71 @@ test('bad input: one line naming the value, status 2, nothing started', { skip: 
     t.equal(r.stdout.length, 0, `${args.join(' ')}: nothing started`);
   }
   busy.close();
+});
+
+/** Runs `bash -c script` (dash takes only descriptors 0-9 in a redirection) with the
+ * given extra descriptors; its status and what it printed. */
+async function shell(script: string, extraFds: number[]): Promise<{ code: number | null; output: string }> {
+  const [mine, theirs] = ipc.socketpair();
+  const pid = ipc.spawn(['bash', '-c', script], { stdout: theirs, stderr: theirs, extraFds });
+  ipc.close(theirs);
+  ipc.setNonBlocking(mine);
+  const buf = Buffer.alloc(4096);
+  let output = '';
+  for (;;) {
+    await ipc.select([mine], 10_000);
+    const n = ipc.read(mine, buf);
+    if (n === 0) break;
+    if (n > 0) output += buf.subarray(0, n).toString();
+  }
+  ipc.close(mine);
+  let status = ipc.wait(pid);
+  while (status === null) {
+    await sleep(10);
+    status = ipc.wait(pid);
+  }
+  return { code: status.code, output };
+}
+
+test('spawn extraFds: kept at its number in that child only; the descriptors below it are not inherited', { skip: SKIP }, async (t) => {
+  const [below0, below1] = ipc.socketpair();
+  const [handed, peer] = ipc.socketpair();
+  ipc.setNonBlocking(peer);
+  const got = await shell(`echo handed >&${handed}`, [handed]);
+  t.equal(got.code, 0, `the child wrote to descriptor ${handed}`);
+  const buf = Buffer.alloc(64);
+  t.equal(buf.subarray(0, ipc.read(peer, buf)).toString(), 'handed\n', 'and it arrived at the other end');
+  const other = await shell(`echo leaked >&${handed}`, []);
+  t.notEqual(other.code, 0, `a child spawned without it cannot write to ${handed}: ${other.output.trim()}`);
+  const gap = await shell(`echo leaked >&${below1}`, [handed]);
+  t.notEqual(gap.code, 0, `descriptor ${below1}, below ${handed}, is not inherited: ${gap.output.trim()}`);
+  const flags = Number.parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${handed}`, 'latin1'))![1]!, 8);
+  t.ok((flags & 0o2000000) !== 0, 'the parent\'s copy is still close-on-exec');
+  t.throws(() => ipc.forkExec(['/bin/true'], { stdout: 1, stderr: 2, extraFds: [handed] }), /extraFds is for spawn only/, 'forkExec refuses extraFds');
+  for (const fd of [below0, below1, handed, peer]) ipc.close(fd);
+});
+
+test('sendFd / receiveFd: a descriptor crosses with one byte, arrives close-on-exec; no byte, no hand-over', { skip: SKIP }, (t) => {
+  const native = handoffNative();
+  const [a, b] = ipc.socketpair();
+  const [r, w] = ipc.pipe();
+  t.equal(native.sendFd(a, r, Buffer.from('c')), 1, 'one byte sent with the descriptor');
+  const got = native.receiveFd(b, Buffer.alloc(1));
+  t.equal(got.bytes, 1, 'one byte received');
+  t.ok(got.fd >= 0 && got.fd !== r, `a new descriptor: ${got.fd}`);
+  const flags = Number.parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${got.fd}`, 'latin1'))![1]!, 8);
+  t.ok((flags & 0o2000000) !== 0, 'received close-on-exec (MSG_CMSG_CLOEXEC)');
+  ipc.write(w, Buffer.from('through the copy'));
+  const buf = Buffer.alloc(64);
+  t.equal(buf.subarray(0, ipc.read(got.fd, buf)).toString(), 'through the copy', 'the received descriptor is the same pipe');
+  try {
+    native.sendFd(a, r, Buffer.alloc(0));
+    t.fail('an empty payload was accepted');
+  } catch (e) {
+    t.ok(isNativeError(e) && e.code === 'EINVAL', `an empty payload is refused: ${(e as Error).message}`);
+  }
+  for (const fd of [a, b, got.fd]) ipc.close(fd);
+  ipc.closePipe(r);
+  ipc.closePipe(w);
+  t.end();
 });
