@@ -200,6 +200,20 @@ test('send: a worker killed mid-run is reported; later connections go to the oth
   await stopMaster(t, master);
 });
 
+test('libuv: a worker killed mid-run is reported; later connections go to the others', { skip: SKIP }, async (t) => {
+  const master = await startMaster(['--technique', 'libuv', '--worker', 'ts', '--workers', '3']);
+  const first = await clients(master.port, 6);
+  const victim = first[0]!.pid;
+  process.kill(victim, 'SIGKILL');
+  await master.run.waitFor(`[worker ${victim}] killed by SIGKILL\n`);
+  t.pass(`[worker ${victim}] killed by SIGKILL reported`);
+  const later = await clients(master.port, 12);
+  const pids = new Set(later.map((s) => s.pid));
+  t.notOk(pids.has(victim), 'no later connection went to the killed worker');
+  t.equal(pids.size, 2, 'the two others share them');
+  await stopMaster(t, master);
+});
+
 test('inherit: a worker killed mid-connection is reported, the client sees end of file, later connections get new workers', { skip: SKIP }, async (t) => {
   const master = await startMaster(['--technique', 'inherit', '--worker', 'c']);
   const socket = connect({ host: '127.0.0.1', port: master.port });
