@@ -41,6 +41,9 @@ export function oneClient(port: number, n: number): Promise<number> {
         if (Number(m[2]) !== socket.localPort) return fail(`banner names port ${m[2]}, not this client's ${socket.localPort}`);
         socket.write(line);
       }
+      // Half-close once the echo is in: the worker then sees end of file, closes, and we
+      // see ours.
+      if (text.endsWith(`${pid}: ${line}`)) socket.end();
     });
     socket.on('end', () => {
       clearTimeout(timer);
@@ -51,10 +54,6 @@ export function oneClient(port: number, n: number): Promise<number> {
       resolve(pid);
     });
     socket.on('error', (e) => fail(e.message));
-    // Half-close once the echo is in: the worker then sees end of file, closes, and we see ours.
-    socket.on('data', () => {
-      if (pid !== -1 && received.toString('latin1').endsWith(`${pid}: ${line}`)) socket.end();
-    });
   });
 }
 
