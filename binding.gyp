@@ -57,7 +57,9 @@
             "c/relay_thread_posix.c",
             "c/fork_exec_posix.c",
             "c/select_posix.c",
-            "c/guard_posix.c"
+            "c/guard_posix.c",
+            "c/listen_posix.c",
+            "c/fdpass_posix.c"
           ],
           "cflags": ["-pthread"],
           "ldflags": ["-pthread"],
@@ -101,6 +103,13 @@
           "target_name": "watchdog_c",
           "type": "executable",
           "sources": ["c/watchdog.c"]
+        },
+        {
+          # The handoff demo's C worker (docs/handoff.md), POSIX only for now: the
+          # Windows side (WSADuplicateSocketW, an inherited SOCKET) is not built yet.
+          "target_name": "worker_c",
+          "type": "executable",
+          "sources": ["c/worker.c", "c/fdpass_posix.c", "c/io_posix.c", "c/errors.c", "c/errors_posix.c"]
         }
       ]
     }]

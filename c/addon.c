@@ -584,6 +584,41 @@ static int get_detached(napi_env env, napi_value options, const char *fn, int *d
   return 0;
 }
 
+/* How many extra descriptors one spawn may pass: the handoff passes one. */
+#define MAX_EXTRA_FDS 16
+
+/* options.extraFds: descriptors the child inherits at the same numbers (docs/handoff.md).
+ * posix_spawn only for now: forkExec and Windows refuse a non-empty list rather than
+ * start a child that lacks them. Returns the count, or -1 with an exception pending. */
+static int get_extra_fds(napi_env env, napi_value options, const char *fn, ipc_fd *fds) {
+  napi_value v, item;
+  bool is_array = false;
+  uint32_t n = 0, i;
+  char what[112];
+  int rc = get_property(env, options, "extraFds", &v);
+  if (rc < 0) {
+    throw_napi_failure(env, "extraFds");
+    return -1;
+  }
+  if (rc == 0) return 0;
+  snprintf(what, sizeof what, "%s(argv, options): options.extraFds must be an array of at most %d descriptors", fn,
+           MAX_EXTRA_FDS);
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array || napi_get_array_length(env, v, &n) != napi_ok ||
+      n > MAX_EXTRA_FDS) {
+    usage(env, what);
+    return -1;
+  }
+  for (i = 0; i < n; i++) {
+    snprintf(what, sizeof what, "%s(argv, options): options.extraFds[%u]", fn, (unsigned)i);
+    if (napi_get_element(env, v, i, &item) != napi_ok) {
+      throw_napi_failure(env, "extraFds");
+      return -1;
+    }
+    if (get_fd(env, item, what, &fds[i]) < 0) return -1;
+  }
+  return (int)n;
+}
+
 typedef int (*spawn_fn)(const ipc_spawn_options *, long *, ipc_error *);
 
 /* Reads (argv, { stdout, stderr, stdin?, cwd?, env?, detached?, breakStep? }), starts the child with `start`,
@@ -595,6 +630,7 @@ static napi_value spawn_with(napi_env env, napi_callback_info info, const char *
   napi_valuetype t;
   spawn_args a = {NULL, NULL, NULL};
   ipc_spawn_options o;
+  ipc_fd extra[MAX_EXTRA_FDS];
   ipc_error err;
   char what[96];
   long pid;
@@ -625,6 +661,20 @@ static napi_value spawn_with(napi_env env, napi_callback_info info, const char *
     goto fail;
   if (get_detached(env, argv[1], name, &o.detached) < 0) goto fail;
   if (get_break_step(env, argv[1], name, breaks, kSpawnBreakSteps, &o.break_step) < 0) goto fail;
+  if ((rc = get_extra_fds(env, argv[1], name, extra)) < 0) goto fail;
+  o.extra_fds = extra;
+  o.extra_count = (size_t)rc;
+#ifdef _WIN32
+  if (o.extra_count > 0) {
+    napi_throw_error(env, "ENOSYS", "spawn: options.extraFds is not built for Windows yet");
+    goto fail;
+  }
+#endif
+  if (o.extra_count > 0 && start != ipc_spawn) {
+    snprintf(what, sizeof what, "%s(argv, options): options.extraFds is for spawn only", name);
+    usage(env, what);
+    goto fail;
+  }
   o.argv = (const char *const *)a.argv;
   o.env = (const char *const *)a.env;
   o.cwd = a.cwd;
@@ -863,6 +913,97 @@ static napi_value js_quote_cmdline(napi_env env, napi_callback_info info) {
   return out;
 }
 
+#ifndef _WIN32
+/* ---------- the handoff (docs/handoff.md): listen, accept, hand a socket over ---------- */
+
+/* An object { fd, port }. */
+static napi_value fd_and_port(napi_env env, ipc_fd fd, unsigned port) {
+  napi_value out;
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_set_named_property(env, out, "fd", number(env, (double)fd)));
+  CHECK(env, napi_set_named_property(env, out, "port", number(env, (double)port)));
+  return out;
+}
+
+/* listen(port, backlog) -> { fd, port }: a non-blocking listener on 127.0.0.1. */
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  int64_t port, backlog;
+  unsigned bound;
+  ipc_fd fd;
+  ipc_error err;
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  if (get_int(env, argv[0], "listen(port, backlog): port", 0, 65535, &port) < 0) return NULL;
+  if (get_int(env, argv[1], "listen(port, backlog): backlog", 1, 65535, &backlog) < 0) return NULL;
+  bound = (unsigned)port;
+  memset(&err, 0, sizeof err);
+  if (ipc_listen_loopback(&bound, (int)backlog, &fd, &err) < 0) return throw_ipc(env, &err);
+  return fd_and_port(env, fd, bound);
+}
+
+/* accept(listener) -> { fd, port } (the client's port), or null when nobody waits. */
+static napi_value js_accept(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], nothing;
+  size_t argc;
+  ipc_fd listener, conn;
+  unsigned peer;
+  ipc_error err;
+  int rc;
+  if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
+  if (get_fd(env, argv[0], "accept(listener): listener", &listener) < 0) return NULL;
+  memset(&err, 0, sizeof err);
+  rc = ipc_accept(listener, &conn, &peer, &err);
+  if (rc == -1) return throw_ipc(env, &err);
+  if (rc == IPC_WOULD_BLOCK) {
+    CHECK(env, napi_get_null(env, &nothing));
+    return nothing;
+  }
+  return fd_and_port(env, conn, peer);
+}
+
+/* sendFd(channel, fd, payload) -> bytes sent, or -1 when the channel would block. */
+static napi_value js_send_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc, len;
+  void *data;
+  ipc_fd channel, fd;
+  ipc_error err;
+  long n;
+  if (get_args(env, info, 3, argv, &argc) < 0) return NULL;
+  if (get_fd(env, argv[0], "sendFd(channel, fd, payload): channel", &channel) < 0 ||
+      get_fd(env, argv[1], "sendFd(channel, fd, payload): fd", &fd) < 0 ||
+      get_buffer(env, argv[2], "sendFd(channel, fd, payload): payload", &data, &len) < 0)
+    return NULL;
+  memset(&err, 0, sizeof err);
+  n = ipc_send_fd(channel, fd, data, len, &err);
+  if (n == -1) return throw_ipc(env, &err);
+  return number(env, n == IPC_WOULD_BLOCK ? -1 : (double)n);
+}
+
+/* receiveFd(channel, buffer) -> { bytes, fd }: bytes as read() returns them (-1: would
+ * block), fd -1 when no descriptor came with them. */
+static napi_value js_receive_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], out;
+  size_t argc, len;
+  void *data;
+  ipc_fd channel, fd;
+  ipc_error err;
+  long n;
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  if (get_fd(env, argv[0], "receiveFd(channel, buffer): channel", &channel) < 0 ||
+      get_buffer(env, argv[1], "receiveFd(channel, buffer): buffer", &data, &len) < 0)
+    return NULL;
+  memset(&err, 0, sizeof err);
+  n = ipc_recv_fd(channel, data, len, &fd, &err);
+  if (n == -1) return throw_ipc(env, &err);
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_set_named_property(env, out, "bytes", number(env, n == IPC_WOULD_BLOCK ? -1 : (double)n)));
+  CHECK(env, napi_set_named_property(env, out, "fd", number(env, fd == IPC_NO_FD ? -1 : (double)fd)));
+  return out;
+}
+#endif
+
 /* ---------- module ---------- */
 
 static int export_function(napi_env env, napi_value exports, const char *name, napi_callback fn) {
@@ -894,6 +1035,11 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "forgetGroup", js_forget_group) < 0 ||
 #ifdef _WIN32
       export_function(env, exports, "processInfo", js_process_info) < 0 ||
+#else
+      export_function(env, exports, "listen", js_listen) < 0 ||
+      export_function(env, exports, "accept", js_accept) < 0 ||
+      export_function(env, exports, "sendFd", js_send_fd) < 0 ||
+      export_function(env, exports, "receiveFd", js_receive_fd) < 0 ||
 #endif
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
       export_function(env, exports, "labelLines", js_label_lines) < 0)

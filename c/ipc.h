@@ -134,6 +134,11 @@ typedef struct ipc_spawn_options {
   int detached;
   /* IPC_BREAK_NONE, or a teaching switch: IPC_BREAK_INHERIT_ALL, IPC_BREAK_NO_STARTF. */
   ipc_break_step break_step;
+  /* Descriptors the child inherits besides 0, 1 and 2, each at the same number it has
+   * here (the Winsock FAQ's "its number on the command line"). POSIX posix_spawn path
+   * only for now: fork_exec_posix.c and Windows refuse a non-empty list (c/addon.c). */
+  const ipc_fd *extra_fds;
+  size_t extra_count;
 } ipc_spawn_options;
 
 typedef struct ipc_exit {
@@ -187,6 +192,25 @@ typedef struct ipc_process_info {
   uint64_t peak_working_set; /* bytes, since the process started */
 } ipc_process_info;
 int ipc_measure_process(long pid, ipc_process_info *info, ipc_error *err);
+#endif
+
+#ifndef _WIN32
+/* listen_posix.c (POSIX only, docs/handoff.md): the handoff master's listening socket on
+ * 127.0.0.1, non-blocking and close-on-exec so that it sits in the relay's select(), and
+ * accept(). *port: 0 asks for any free port; the bound one comes back in it. ipc_accept
+ * returns 0 with the connection (blocking, close-on-exec) and the client's port, or
+ * IPC_WOULD_BLOCK when no connection is waiting. */
+int ipc_listen_loopback(unsigned *port, int backlog, ipc_fd *listener, ipc_error *err);
+int ipc_accept(ipc_fd listener, ipc_fd *conn, unsigned *peer_port, ipc_error *err);
+
+/* fdpass_posix.c (POSIX only): one descriptor over a Unix socket pair with SCM_RIGHTS,
+ * always with at least one byte of ordinary data. ipc_send_fd returns the bytes sent or
+ * IPC_WOULD_BLOCK; a peer that is gone is EPIPE (no SIGPIPE). ipc_recv_fd returns the bytes
+ * received (0 at end of stream, IPC_WOULD_BLOCK) and *fd the descriptor that came with them,
+ * close-on-exec, or IPC_NO_FD; a truncated control message is EMSGSIZE, with any descriptor
+ * that did arrive already closed. */
+long ipc_send_fd(ipc_fd channel, ipc_fd fd, const void *data, size_t len, ipc_error *err);
+long ipc_recv_fd(ipc_fd channel, void *buf, size_t len, ipc_fd *fd, ipc_error *err);
 #endif
 
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.

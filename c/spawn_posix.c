@@ -71,6 +71,39 @@ static int check_cwd(const char *cwd, ipc_error *err) {
   return 0;
 }
 
+/* The descriptors the handoff hands to a worker (docs/handoff.md), kept at their numbers.
+ * dup2 onto itself clears close-on-exec in the child only (POSIX 2024; glibc since 2.29),
+ * so the parent's copy stays close-on-exec and no other child inherits it. */
+static int is_extra(const ipc_spawn_options *o, int fd) {
+  size_t i;
+  for (i = 0; i < o->extra_count; i++)
+    if (o->extra_fds[i] == fd) return 1;
+  return 0;
+}
+
+static int highest_extra_fd(const ipc_spawn_options *o) {
+  int high = 2;
+  size_t i;
+  for (i = 0; i < o->extra_count; i++)
+    if (o->extra_fds[i] > high) high = o->extra_fds[i];
+  return high;
+}
+
+static int extra_fd_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options *o) {
+  int rc = 0, fd;
+  size_t i;
+  for (i = 0; i < o->extra_count && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(fa, o->extra_fds[i], o->extra_fds[i]);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  /* closefrom starts above the highest extra; the gaps below it are closed one by one
+   * (glibc ignores EBADF for a close action on a descriptor that is not open). */
+  for (fd = 3; fd < highest_extra_fd(o) && rc == 0; fd++)
+    if (!is_extra(o, fd)) rc = posix_spawn_file_actions_addclose(fa, fd);
+#else
+  (void)fd;
+#endif
+  return rc;
+}
+
 static int file_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options *o, ipc_error *err) {
   int rc;
   /* dup2 clears close-on-exec on the copy, so exactly 0, 1 and 2 survive exec. */
@@ -80,10 +113,14 @@ static int file_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options 
     rc = posix_spawn_file_actions_adddup2(fa, o->stdin_fd, 0);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa, o->stdout_fd, 1);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa, o->stderr_fd, 2);
+  if (rc == 0) rc = extra_fd_actions(fa, o);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   /* Belt and braces: a descriptor some library opened without close-on-exec would
-   * otherwise leak into the child (node-pty #657). (--break inherit-all skips it.) */
-  if (rc == 0 && o->break_step != IPC_BREAK_INHERIT_ALL) rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+   * otherwise leak into the child (node-pty #657). Past the extra descriptors: those
+   * below them that are not extras get their own close actions (extra_fd_actions).
+   * (--break inherit-all skips it.) */
+  if (rc == 0 && o->break_step != IPC_BREAK_INHERIT_ALL)
+    rc = posix_spawn_file_actions_addclosefrom_np(fa, highest_extra_fd(o) + 1);
 #endif
   /* ipc_spawn took the fork path when there is a cwd but no addchdir. */
   if (rc == 0 && o->cwd != NULL) rc = spawn_addchdir()(fa, o->cwd);
@@ -144,12 +181,14 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   int rc, ok = -1;
   char *const *env = o->env ? (char *const *)o->env : ipc_environ();
   char path[PATH_MAX];
-
+  int fork_path = o->cwd != NULL && spawn_addchdir() == NULL;
 #ifndef POSIX_SPAWN_SETSID
   /* This C library's posix_spawn cannot call setsid; fork_exec_posix.c can. */
-  if (o->detached) return ipc_fork_exec(o, pid_out, err);
+  if (o->detached) fork_path = 1;
 #endif
-  if (o->cwd != NULL && spawn_addchdir() == NULL) return ipc_fork_exec(o, pid_out, err);
+  if (fork_path && o->extra_count > 0)
+    return ipc_fail(err, "ENOTSUP", "posix_spawn", "extra descriptors are passed by posix_spawn only, not by the fork path");
+  if (fork_path) return ipc_fork_exec(o, pid_out, err);
   if (o->cwd != NULL && check_cwd(o->cwd, err) < 0) return -1;
   /* Searched in the child's PATH (path_posix.c), so posix_spawn, not posix_spawnp. */
   if (ipc_find_program(o->argv[0], o->env, o->cwd, path, sizeof path, err) < 0) return -1;

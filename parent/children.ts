@@ -16,7 +16,7 @@ export const TS_CHILD_PATH = join(PROJECT_ROOT, 'child', 'child.ts');
 export const TS_CHILD_JS_PATH = join(PROJECT_ROOT, 'build', 'js', 'child', 'child.js');
 
 /** tsx's loader as a file URL, so `--import` works whatever the working directory is. */
-function tsxLoader(): string {
+export function tsxLoader(): string {
   const require = createRequire(import.meta.url);
   return pathToFileURL(require.resolve('tsx')).href;
 }

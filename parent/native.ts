@@ -56,6 +56,35 @@ export interface SpawnOptions {
    * 'no-startf' (Windows only; ENOTSUP elsewhere): STARTF_USESTDHANDLES is not set.
    */
   breakStep?: NativeSpawnBreak;
+  /**
+   * Descriptors the child inherits besides 0, 1 and 2, each at the same number as here
+   * (the handoff, docs/handoff.md); they stay close-on-exec in this process, so no other
+   * child gets them. spawn only, POSIX only for now: forkExec refuses them, and Windows
+   * throws ENOSYS ("not built for Windows yet").
+   */
+  extraFds?: readonly number[];
+}
+
+/** A descriptor with a port: the listener and the port it is bound to, or an accepted
+ * connection and its client's port. */
+export interface FdAndPort {
+  fd: number;
+  port: number;
+}
+
+/** The handoff's primitives (docs/handoff.md): c/listen_posix.c and c/fdpass_posix.c.
+ * POSIX only for now; handoffNative() says so on Windows. */
+export interface HandoffIpc {
+  /** A non-blocking, close-on-exec TCP listener on 127.0.0.1; port 0: any free port. */
+  listen(port: number, backlog: number): FdAndPort;
+  /** The next waiting connection (blocking, close-on-exec), or null when none waits. */
+  accept(listener: number): FdAndPort | null;
+  /** sendmsg with SCM_RIGHTS: fd travels with payload (at least one byte). Bytes sent,
+   * or -1 when the channel would block; a peer that is gone throws EPIPE. */
+  sendFd(channel: number, fd: number, payload: Uint8Array): number;
+  /** recvmsg: bytes as read() gives them (0 at end, -1 would block) and the descriptor
+   * that came with them (close-on-exec), or -1. MSG_CTRUNC throws EMSGSIZE. */
+  receiveFd(channel: number, buffer: Uint8Array): { bytes: number; fd: number };
 }
 
 export type NativeSpawnBreak = 'inherit-all' | 'no-startf';
@@ -129,6 +158,10 @@ export interface NativeIpc {
    * still has members. Call it after reaping a guardGroup leader; wait() does it for
    * spawn's children, and the watchdog sweeps empty groups every second regardless. */
   forgetGroup(pid: number): boolean;
+  listen?: HandoffIpc['listen'];
+  accept?: HandoffIpc['accept'];
+  sendFd?: HandoffIpc['sendFd'];
+  receiveFd?: HandoffIpc['receiveFd'];
   /** Windows only: handle and thread counts and memory of any process we may open. */
   processInfo?: (pid: number) => ProcessInfo;
   /** The hot path: appends label + line to out (from outLength) for every complete line
@@ -196,6 +229,18 @@ export const C_CHILD_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'chil
 export const QUIRK_C_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'quirk_c.exe' : 'quirk_c');
 /** POSIX: the watchdog the addon starts at the first guarded spawn (c/guard_posix.c). */
 export const WATCHDOG_C_PATH = join(BUILD_DIR, 'watchdog_c');
+
+/** The C worker of the handoff demo (c/worker.c), POSIX only for now. */
+export const WORKER_C_PATH = join(BUILD_DIR, 'worker_c');
+
+/** The handoff primitives, or an error saying they are not built on this platform. */
+export function handoffNative(): HandoffIpc {
+  const { listen, accept, sendFd, receiveFd } = ipc;
+  if (listen === undefined || accept === undefined || sendFd === undefined || receiveFd === undefined) {
+    throw new Error(`the socket handoff is not built for ${process.platform} yet`);
+  }
+  return { listen, accept, sendFd, receiveFd };
+}
 
 const signalNumbers: Record<string, number> = constants.signals as Record<string, number>;
 

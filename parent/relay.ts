@@ -90,6 +90,26 @@ interface RunningChild<S extends SourceBase> extends ChildState {
   readonly kill: (signal: NodeJS.Signals) => void;
 }
 
+/**
+ * Something the loop serves besides the children: the handoff master's listener
+ * (parent/handoff/). Its descriptors join the select(); it may start children while the
+ * loop runs (Relay.startChild), and it keeps the loop running while it is busy, with or
+ * without children.
+ */
+export interface RelayHost {
+  /** Descriptors to select() on this round. Called between select()s, the one moment the
+   * host may close a descriptor it watched. */
+  fds(): readonly number[];
+  /** One of fds() is readable. */
+  readable(fd: number): void;
+  /** The loop goes on while this is true. */
+  busy(): boolean;
+  /** A child was reaped (its exit line may still wait for its streams). */
+  exited(pid: number, exit: ExitInfo): void;
+  /** The relay was asked to stop: let go, so that busy() becomes false. */
+  stopping(reason: StopReason): void;
+}
+
 export interface RelayOptions {
   specs: ChildSpec[];
   variant: Variant;
@@ -107,11 +127,13 @@ export interface RelayOptions {
   /** Called once every child has started (before the first select()): `--break
    * inherit-all` closes the write ends it kept open until then. */
   afterStart?: () => void;
+  /** With a stream variant (libuv) fds() and readable() are not used: libuv watches. */
+  host?: RelayHost;
 }
 
 /** Runs the children with the loop their variant needs. */
 export class Relay {
-  private core: { run(): Promise<number>; stop(reason: StopReason): void } | null = null;
+  private core: { run(): Promise<number>; stop(reason: StopReason): void; startChild(spec: ChildSpec): number; wakeFromHost(): void } | null = null;
   private pendingStop: StopReason | null = null;
 
   constructor(private readonly opts: RelayOptions) {}
@@ -129,6 +151,18 @@ export class Relay {
   stop(reason: StopReason): void {
     if (this.core === null) this.pendingStop ??= reason;
     else this.core.stop(reason);
+  }
+
+  /** While run() runs (descriptor variants): starts one more child; its pid. Throws if it
+   * cannot start, or once the relay is stopping. */
+  startChild(spec: ChildSpec): number {
+    if (this.core === null) throw new Error('startChild: the relay is not running');
+    return this.core.startChild(spec);
+  }
+
+  /** Makes the loop run a round now: the host changed its fds() or busy(). */
+  wake(): void {
+    this.core?.wakeFromHost();
   }
 }
 
@@ -194,6 +228,7 @@ abstract class RelayCore<S extends SourceBase> {
   stop(reason: StopReason): void {
     if (this.stopReason !== null) return;
     this.stopReason = reason;
+    this.opts.host?.stopping(reason);
     this.opts.trace(`stopping (${reason}): SIGTERM to every running child's tree`);
     for (const child of this.children) if (this.treeMayRun(child)) this.signal(child, 'SIGTERM');
     this.killDeadline = Date.now() + KILL_GRACE_MS;
@@ -229,7 +264,17 @@ abstract class RelayCore<S extends SourceBase> {
   protected running(): boolean {
     const active = (c: RunningChild<S>): boolean => !c.exitReported || c.sources.some((s) => s.open);
     const forDuration = this.opts.durationMs !== null && this.stopReason === null;
-    return this.children.some((c) => (forDuration || !c.detached) && active(c));
+    return this.opts.host?.busy() === true || this.children.some((c) => (forDuration || !c.detached) && active(c));
+  }
+
+  /** One more child while the loop runs (a RelayHost's); the descriptor mode only. */
+  startChild(spec: ChildSpec): number {
+    void spec;
+    throw new Error(`startChild: not available with the ${this.opts.variant.name} variant`);
+  }
+
+  wakeFromHost(): void {
+    this.wakeUp();
   }
 
   /** Step 4: the child has exited; its exit line waits for its streams (settle). */
@@ -238,6 +283,7 @@ abstract class RelayCore<S extends SourceBase> {
     child.quietSince = Date.now();
     if (this.timeline.enabled) this.timeline.exit(child.pid, exit.code, exit.signal);
     this.opts.trace(`reaped pid ${child.pid}: ${exit.signal ?? `code ${exit.code}`}`);
+    this.opts.host?.exited(child.pid, exit);
   }
 
   /** Output arrived (or is waiting) on a source: an exited child's grace starts over. */
@@ -428,23 +474,35 @@ class SelectRelay extends RelayCore<FdSource> {
   protected startChildren(): void {
     for (const spec of this.opts.specs) {
       if (this.stopReason !== null) break;
-      let started;
-      const spawnUs = this.timeline.enabled ? nowUs() : 0;
       try {
-        started = this.variant.start(spec, this.opts.trace);
+        this.startOne(spec);
       } catch (e) {
         this.abandonStarted();
         throw e;
       }
-      const pid = started.pid;
-      if (this.timeline.enabled) this.timeline.spawn(spec, pid, spawnUs);
-      const child = this.addChild(spec, pid, (signal) => ipc.killTree(pid, signalNumber(signal)));
-      for (const s of started.streams) {
-        const source: FdSource = { owner: child, assembler: this.assembler(spec, pid, s.kind), open: true, fd: s.fd, onEnd: s.onEnd };
-        child.sources.push(source);
-        this.byFd.set(s.fd, source);
-      }
     }
+  }
+
+  /** A host's child: its streams join the next select() (woken now). */
+  override startChild(spec: ChildSpec): number {
+    if (this.stopReason !== null) throw new Error('startChild: the relay is stopping');
+    const pid = this.startOne(spec);
+    this.wakeUp();
+    return pid;
+  }
+
+  private startOne(spec: ChildSpec): number {
+    const spawnUs = this.timeline.enabled ? nowUs() : 0;
+    const started = this.variant.start(spec, this.opts.trace);
+    const pid = started.pid;
+    if (this.timeline.enabled) this.timeline.spawn(spec, pid, spawnUs);
+    const child = this.addChild(spec, pid, (signal) => ipc.killTree(pid, signalNumber(signal)));
+    for (const s of started.streams) {
+      const source: FdSource = { owner: child, assembler: this.assembler(spec, pid, s.kind), open: true, fd: s.fd, onEnd: s.onEnd };
+      child.sources.push(source);
+      this.byFd.set(s.fd, source);
+    }
+    return pid;
   }
 
   protected async loop(): Promise<void> {
@@ -460,7 +518,12 @@ class SelectRelay extends RelayCore<FdSource> {
   /** Step 1: wait until a read end is readable, a wakeup came, or a deadline passed. */
   private async select(): Promise<number[]> {
     const [wakeFd] = this.wake;
-    const fds = [wakeFd, ...this.byFd.keys()];
+    const { host } = this.opts;
+    const hostFds = host?.fds() ?? [];
+    // The host may have just let go (closed its listener): if nothing else keeps the
+    // loop going, no event would ever end this select().
+    if (host !== undefined && !this.running()) return [];
+    const fds = [wakeFd, ...hostFds, ...this.byFd.keys()];
     const startUs = this.timeline.enabled ? nowUs() : 0;
     const ready = await ipc.select(fds, this.selectTimeout());
     if (this.opts.trace.enabled) this.opts.trace(`select(${fds.join(',')}) -> ready [${ready.join(',')}]`);
@@ -468,7 +531,8 @@ class SelectRelay extends RelayCore<FdSource> {
       this.timeline.select(startUs, fds.length, ready.filter((fd) => fd !== wakeFd), ready.includes(wakeFd));
     }
     if (ready.includes(wakeFd)) this.drainWakeups();
-    return ready.filter((fd) => fd !== wakeFd);
+    if (host !== undefined) for (const fd of ready) if (hostFds.includes(fd)) host.readable(fd);
+    return ready.filter((fd) => fd !== wakeFd && !hostFds.includes(fd));
   }
 
   private selectTimeout(): number {

@@ -10,7 +10,7 @@
  * libuv already puts every non-detached child in a kill-on-close job, and Node's
  * `detached` would take it out of that job: it is used there only for --detached.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { ipc, signalNumber } from '../native.ts';
 import type { Trace } from '../trace.ts';
 import type { ChildSpec, ExitInfo, StreamChild, StreamVariant } from './variant.ts';
@@ -20,51 +20,56 @@ const PROCESS_GROUPS = process.platform !== 'win32';
 export const libuvVariant: StreamVariant = {
   name: 'libuv',
   mode: 'streams',
-  async start(spec: ChildSpec, trace: Trace): Promise<StreamChild> {
-    const detached = spec.detached === true;
-    const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(spec.cwd !== undefined && { cwd: spec.cwd }),
-      ...(spec.env !== undefined && { env: spec.env }),
-      detached: detached || PROCESS_GROUPS,
-      windowsHide: true,
-    });
-    if (child.pid === undefined) {
-      // Node reports a failed spawn (ENOENT, EACCES) as an event on the next tick.
-      const e = await new Promise<Error>((resolve) => child.once('error', resolve));
-      Object.assign(e, { path: spec.argv[0] });
-      throw e;
-    }
-    const pid = child.pid;
-    if (detached) {
-      // Not waited for: the parent's event loop may end while it runs.
-      child.unref();
-    } else if (PROCESS_GROUPS) {
-      // Synchronously after spawn: Node reaps only on a later turn of the event loop, so
-      // the group exists (its leader is at worst a zombie).
-      ipc.guardGroup(pid);
-    }
-    trace(`child_process.spawn ${spec.argv.join(' ')} as pid ${pid}${detached ? ' (detached)' : ''}`);
-    // The exit as it happens; the relay prints its line once the streams have ended
-    // (EXIT_LINE_GRACE_MS in parent/relay.ts), as for every other variant.
-    const exited = new Promise<ExitInfo>((resolve) => {
-      child.once('exit', (code, signal) => {
-        // The watchdog need not kill this group any more once it is empty.
-        if (PROCESS_GROUPS && !detached) ipc.forgetGroup(pid);
-        resolve({ code: signal === null ? code : null, signal });
-      });
-    });
-    return {
-      pid,
-      streams: [
-        { stream: child.stdout!, kind: 'info' },
-        { stream: child.stderr!, kind: 'error' },
-      ],
-      exited,
-      kill: (signal) => {
-        if (PROCESS_GROUPS) ipc.killTree(pid, signalNumber(signal));
-        else child.kill(signal);
-      },
-    };
-  },
+  start: (spec, trace) => startWithLibuv(spec, trace),
 };
+
+/** The variant's start; with `onIpc`, the child also gets Node's 'ipc' channel (as its
+ * fd 3) and onIpc receives the ChildProcess to send() on (the handoff's libuv technique). */
+export async function startWithLibuv(spec: ChildSpec, trace: Trace, onIpc?: (child: ChildProcess) => void): Promise<StreamChild> {
+  const detached = spec.detached === true;
+  const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
+    stdio: onIpc === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+    ...(spec.cwd !== undefined && { cwd: spec.cwd }),
+    ...(spec.env !== undefined && { env: spec.env }),
+    detached: detached || PROCESS_GROUPS,
+    windowsHide: true,
+  });
+  if (child.pid === undefined) {
+    // Node reports a failed spawn (ENOENT, EACCES) as an event on the next tick.
+    const e = await new Promise<Error>((resolve) => child.once('error', resolve));
+    Object.assign(e, { path: spec.argv[0] });
+    throw e;
+  }
+  const pid = child.pid;
+  if (detached) {
+    // Not waited for: the parent's event loop may end while it runs.
+    child.unref();
+  } else if (PROCESS_GROUPS) {
+    // Synchronously after spawn: Node reaps only on a later turn of the event loop, so
+    // the group exists (its leader is at worst a zombie).
+    ipc.guardGroup(pid);
+  }
+  trace(`child_process.spawn ${spec.argv.join(' ')} as pid ${pid}${detached ? ' (detached)' : ''}`);
+  onIpc?.(child);
+  // The exit as it happens; the relay prints its line once the streams have ended
+  // (EXIT_LINE_GRACE_MS in parent/relay.ts), as for every other variant.
+  const exited = new Promise<ExitInfo>((resolve) => {
+    child.once('exit', (code, signal) => {
+      // The watchdog need not kill this group any more once it is empty.
+      if (PROCESS_GROUPS && !detached) ipc.forgetGroup(pid);
+      resolve({ code: signal === null ? code : null, signal });
+    });
+  });
+  return {
+    pid,
+    streams: [
+      { stream: child.stdout!, kind: 'info' },
+      { stream: child.stderr!, kind: 'error' },
+    ],
+    exited,
+    kill: (signal) => {
+      if (PROCESS_GROUPS) ipc.killTree(pid, signalNumber(signal));
+      else child.kill(signal);
+    },
+  };
+}

@@ -22,6 +22,9 @@ export interface ChildSpec {
   detached?: boolean;
   /** `--break NAME` (parent/break.ts): one step of the article switched off, to teach. */
   breakStep?: BreakName;
+  /** Descriptors the child inherits at the same numbers (the handoff's workers,
+   * docs/handoff.md); the socketpair variant's spawn only. */
+  extraFds?: readonly number[];
 }
 
 /** How a child ended: exactly one of code and signal is set. */
@@ -77,6 +80,7 @@ export function spawnOptions(spec: ChildSpec, stdout: number, stderr: number): {
   env?: string[];
   detached?: boolean;
   breakStep?: NativeSpawnBreak;
+  extraFds?: readonly number[];
 } {
   const env = envList(spec.env);
   const breakStep = spec.breakStep === 'inherit-all' || spec.breakStep === 'no-startf' ? spec.breakStep : undefined;
@@ -88,5 +92,6 @@ export function spawnOptions(spec: ChildSpec, stdout: number, stderr: number): {
     ...(spec.detached === true && { detached: true }),
     // Only the breaks the native spawn does itself; the others are TypeScript steps.
     ...(breakStep !== undefined && { breakStep }),
+    ...(spec.extraFds !== undefined && { extraFds: spec.extraFds }),
   };
 }

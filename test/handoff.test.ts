@@ -1,0 +1,351 @@
+/**
+ * The socket handoff (docs/handoff.md): a master listening on 127.0.0.1 hands each
+ * connection to a worker process, by the libuv guide's technique (send: SCM_RIGHTS over a
+ * socket pair, round-robin over long-lived workers), the Winsock FAQ's (inherit: a new
+ * worker per connection, the socket inherited at its number) or Node's own (libuv:
+ * subprocess.send(msg, socket), TS workers). Linux only for now: the Windows side is not
+ * built yet, and the command says so there.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import test from 'tape';
+import { handoffNative, ipc, isNativeError, PROJECT_ROOT, RUNNING_COMPILED } from '../parent/native.ts';
+import { alive, run, sleep, start, TSX_LOADER, type Running } from './helpers.ts';
+
+const LINUX = process.platform === 'linux';
+const SKIP = LINUX ? false : 'Linux only: the handoff is not built for this platform yet';
+const HANDOFF_MAIN = join(PROJECT_ROOT, 'parent', 'handoff', 'main.ts');
+/** Generous: the machine may be busy, and a TS worker starts a Node. */
+const RUN_TIMEOUT_MS = 240_000;
+const CLIENTS_AT_ONCE = 4;
+
+function handoffArgv(args: readonly string[]): string[] {
+  if (RUNNING_COMPILED) return [process.execPath, join(PROJECT_ROOT, 'build', 'js', 'parent', 'handoff', 'main.js'), ...args];
+  return [process.execPath, '--import', TSX_LOADER, HANDOFF_MAIN, ...args];
+}
+
+interface Master {
+  run: Running;
+  port: number;
+}
+
+async function startMaster(args: readonly string[]): Promise<Master> {
+  const r = start(handoffArgv(args), { timeoutMs: RUN_TIMEOUT_MS });
+  await r.waitFor('\n');
+  const m = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(r.output().toString());
+  if (m === null) throw new Error(`no listening line: ${JSON.stringify(r.output().toString())}`);
+  return { run: r, port: Number(m[1]) };
+}
+
+interface Served {
+  pid: number;
+  clientPort: number;
+  /** Everything the client received, up to end of file. */
+  received: string;
+  line: string;
+}
+
+/** One client: waits for the banner, sends one line, half-closes once the echo is in,
+ * resolves at end of file (which only comes when the worker closes its copy and nobody
+ * else holds one). */
+function client(port: number, n: number, timeoutMs = 60_000): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const line = `line ${n} \u00e9\t${'x'.repeat(n % 7)}\n`;
+    let received = '';
+    let pid = -1;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`client ${n}: no end of file after ${timeoutMs} ms (got ${JSON.stringify(received)})`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => {
+      received += text;
+      const m = /^worker (\d+) serving/.exec(received);
+      if (m !== null && pid === -1 && received.includes('\n')) {
+        pid = Number(m[1]);
+        socket.write(line);
+      }
+      if (pid !== -1 && received.endsWith(`${pid}: ${line}`)) socket.end();
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      resolve({ pid, clientPort: socket.localPort ?? -1, received, line });
+    });
+    socket.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`client ${n}: ${e.message}`));
+    });
+  });
+}
+
+async function clients(port: number, count: number): Promise<Served[]> {
+  const out: Served[] = [];
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) out.push(await client(port, next++));
+  };
+  await Promise.all(Array.from({ length: CLIENTS_AT_ONCE }, lane));
+  return out;
+}
+
+function descriptorCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Waits (generously) until the master printed `count` lines matching `pattern`. */
+async function waitForLines(master: Master, pattern: RegExp, count: number, timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = 0;
+  while ((seen = (master.run.output().toString().match(pattern) ?? []).length) < count && Date.now() < deadline) await sleep(50);
+  return seen;
+}
+
+const SERVED_LINE = /\]\[info\]: served 127\.0\.0\.1:\d+ \(1 lines\)\n/g;
+const EXIT_LINE = /^\[worker \d+\] exited with code 0\n/gm;
+
+function workerPids(stdout: string): number[] {
+  return [...new Set([...stdout.matchAll(/^\[worker (\d+)\]/gm)].map((m) => Number(m[1])))];
+}
+
+async function stopMaster(t: test.Test, master: Master): Promise<string> {
+  master.run.kill('SIGINT');
+  const done = await master.run.done;
+  const stdout = done.stdout.toString();
+  t.equal(done.code, 130, 'Ctrl-C (SIGINT): status 130');
+  const left = workerPids(stdout).filter(alive);
+  t.deepEqual(left, [], 'no worker left running');
+  return stdout;
+}
+
+const CASES: { technique: 'send' | 'inherit' | 'libuv'; worker: 'c' | 'ts' | 'mixed' }[] = [];
+for (const technique of ['send', 'inherit'] as const) for (const worker of ['c', 'ts', 'mixed'] as const) CASES.push({ technique, worker });
+// Node's handle passing: TS workers only (the channel speaks Node's protocol).
+CASES.push({ technique: 'libuv', worker: 'ts' });
+
+for (const { technique, worker } of CASES) {
+  test(`${technique}, ${worker} workers: 50 clients, each answered on its own port, echoes byte-exact, end of file`, { skip: SKIP }, async (t) => {
+    const master = await startMaster(['--technique', technique, '--worker', worker, '--workers', '3']);
+    const served = await clients(master.port, 50);
+    for (const s of served) {
+      const expected = `worker ${s.pid} serving 127.0.0.1:${s.clientPort}\n${s.pid}: ${s.line}`;
+      if (s.received !== expected) t.equal(s.received, expected, `client on port ${s.clientPort}: banner and echo`);
+    }
+    t.equal(served.filter((s) => s.received === `worker ${s.pid} serving 127.0.0.1:${s.clientPort}\n${s.pid}: ${s.line}`).length, 50, 'all 50: banner with the client\'s own port, echo byte-exact, then end of file');
+    const counts = new Map<number, number>();
+    for (const s of served) counts.set(s.pid, (counts.get(s.pid) ?? 0) + 1);
+    if (technique !== 'inherit') {
+      t.deepEqual([...counts.values()].sort((a, b) => a - b), [16, 17, 17], 'round-robin: 3 workers served 16, 17 and 17');
+    } else {
+      t.equal(counts.size, 50, 'inherit: 50 different workers');
+    }
+    // A worker logs its line after the client saw end of file: wait for the lines before stopping.
+    t.equal(await waitForLines(master, SERVED_LINE, 50), 50, '50 served lines');
+    const stdout = await stopMaster(t, master);
+    for (const s of served) {
+      if (!stdout.includes(`[worker ${s.pid}][info]: served 127.0.0.1:${s.clientPort} (1 lines)\n`)) {
+        t.fail(`no relay line for the connection from port ${s.clientPort}`);
+      }
+    }
+    t.pass('every connection logged by its worker through the relay as [worker PID][info]');
+  });
+}
+
+test('--clients 20: the master checks its own connections and prints the closing line', { skip: SKIP }, async (t) => {
+  for (const technique of ['send', 'inherit', 'libuv']) {
+    const worker = technique === 'libuv' ? 'ts' : 'c';
+    const r = await run(handoffArgv(['--technique', technique, '--worker', worker, '--workers', '2', '--clients', '20']), { timeoutMs: RUN_TIMEOUT_MS });
+    const out = r.stdout.toString();
+    t.equal(r.code, 0, `${technique}: status 0 (signal ${r.signal}, ${r.ms} ms, stderr: ${r.stderr.toString().trimEnd()})`);
+    t.match(out, /^listening on 127\.0\.0\.1:\d+\n/, `${technique}: the listening line first`);
+    const workers = technique === 'inherit' ? 20 : 2;
+    t.ok(out.endsWith(`handoff: 20 of 20 connections served by ${workers} workers (technique ${technique})\n`), `${technique}: closing line last: ${out.split('\n').at(-2)}`);
+    t.equal((out.match(/\]\[info\]: served 127\.0\.0\.1:\d+ \(1 lines\)\n/g) ?? []).length, 20, `${technique}: 20 served lines`);
+    t.equal(r.stderr.toString(), '', `${technique}: nothing on stderr`);
+  }
+});
+
+for (const technique of ['send', 'inherit', 'libuv']) {
+  test(`${technique}: 500 connections leave the master's descriptor count where it started`, { skip: SKIP }, async (t) => {
+    const master = await startMaster(['--technique', technique, '--worker', technique === 'libuv' ? 'ts' : 'c', '--workers', '2']);
+    await clients(master.port, 10); // warm-up: Node's own descriptors (threads, epoll) settle
+    // inherit: a worker's output sockets stay open in the master until it exits.
+    if (technique === 'inherit') await waitForLines(master, EXIT_LINE, 10);
+    const before = descriptorCount(master.run.pid);
+    const served = await clients(master.port, 500);
+    t.equal(served.filter((s) => s.pid > 0).length, 500, '500 served');
+    if (technique === 'inherit') await waitForLines(master, EXIT_LINE, 510, 120_000);
+    let after = descriptorCount(master.run.pid);
+    for (let i = 0; i < 50 && after !== before; i++) {
+      await sleep(100);
+      after = descriptorCount(master.run.pid);
+    }
+    t.equal(after, before, `descriptors: ${before} before, ${after} after`);
+    await stopMaster(t, master);
+  });
+}
+
+test('send: a worker killed mid-run is reported; later connections go to the others', { skip: SKIP }, async (t) => {
+  const master = await startMaster(['--technique', 'send', '--worker', 'c', '--workers', '3']);
+  const first = await clients(master.port, 6);
+  const victim = first[0]!.pid;
+  process.kill(victim, 'SIGKILL');
+  await master.run.waitFor(`[worker ${victim}] killed by SIGKILL\n`);
+  t.pass(`[worker ${victim}] killed by SIGKILL reported`);
+  const later = await clients(master.port, 12);
+  const pids = new Set(later.map((s) => s.pid));
+  t.notOk(pids.has(victim), 'no later connection went to the killed worker');
+  t.equal(pids.size, 2, 'the two others share them');
+  t.equal(later.filter((s) => s.received.endsWith(`${s.pid}: ${s.line}`)).length, 12, 'all 12 echoed');
+  await stopMaster(t, master);
+});
+
+test('libuv: a worker killed mid-run is reported; later connections go to the others', { skip: SKIP }, async (t) => {
+  const master = await startMaster(['--technique', 'libuv', '--worker', 'ts', '--workers', '3']);
+  const first = await clients(master.port, 6);
+  const victim = first[0]!.pid;
+  process.kill(victim, 'SIGKILL');
+  await master.run.waitFor(`[worker ${victim}] killed by SIGKILL\n`);
+  t.pass(`[worker ${victim}] killed by SIGKILL reported`);
+  const later = await clients(master.port, 12);
+  const pids = new Set(later.map((s) => s.pid));
+  t.notOk(pids.has(victim), 'no later connection went to the killed worker');
+  t.equal(pids.size, 2, 'the two others share them');
+  await stopMaster(t, master);
+});
+
+test('inherit: a worker killed mid-connection is reported, the client sees end of file, later connections get new workers', { skip: SKIP }, async (t) => {
+  const master = await startMaster(['--technique', 'inherit', '--worker', 'c']);
+  const socket = connect({ host: '127.0.0.1', port: master.port });
+  let received = '';
+  socket.setEncoding('utf8');
+  const ended = new Promise<void>((resolve) => socket.on('end', resolve));
+  socket.on('data', (s: string) => (received += s));
+  while (!received.includes('\n')) await sleep(20);
+  const victim = Number(/^worker (\d+)/.exec(received)![1]);
+  process.kill(victim, 'SIGKILL');
+  await ended;
+  socket.destroy();
+  t.pass('the client saw end of file when its worker died');
+  await master.run.waitFor(`[worker ${victim}] killed by SIGKILL\n`);
+  t.pass(`[worker ${victim}] killed by SIGKILL reported`);
+  const later = await clients(master.port, 4);
+  t.equal(later.filter((s) => s.pid !== victim && s.received.endsWith(`${s.pid}: ${s.line}`)).length, 4, 'later connections served by new workers');
+  await stopMaster(t, master);
+});
+
+test('bad input: one line naming the value, status 2, nothing started', { skip: SKIP }, async (t) => {
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const busyPort = (busy.address() as { port: number }).port;
+  const cases: [string[], RegExp][] = [
+    [['--technique', 'carrier-pigeon'], /^handoff: unknown technique 'carrier-pigeon'/],
+    [['--workers', '0'], /^handoff: --workers 0: /],
+    [['--port', '70000'], /^handoff: --port 70000: /],
+    [['--port', String(busyPort)], new RegExp(`^handoff: --port ${busyPort}: already in use`)],
+    [['--technique', 'libuv', '--worker', 'c'], /^handoff: --worker c with --technique libuv: .*only a Node worker/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await run(handoffArgv(args));
+    const err = r.stderr.toString();
+    t.equal(r.code, 2, `${args.join(' ')}: status 2`);
+    t.match(err, pattern, `${args.join(' ')}: ${err.trimEnd()}`);
+    t.equal(err.trimEnd().split('\n').length, 1, `${args.join(' ')}: one line`);
+    t.equal(r.stdout.length, 0, `${args.join(' ')}: nothing started`);
+  }
+  busy.close();
+});
+
+/** Runs `bash -c script` (dash takes only descriptors 0-9 in a redirection) with the
+ * given extra descriptors; its status and what it printed. */
+async function shell(script: string, extraFds: number[]): Promise<{ code: number | null; output: string }> {
+  const [mine, theirs] = ipc.socketpair();
+  const pid = ipc.spawn(['bash', '-c', script], { stdout: theirs, stderr: theirs, extraFds });
+  ipc.close(theirs);
+  ipc.setNonBlocking(mine);
+  const buf = Buffer.alloc(4096);
+  let output = '';
+  for (;;) {
+    await ipc.select([mine], 10_000);
+    const n = ipc.read(mine, buf);
+    if (n === 0) break;
+    if (n > 0) output += buf.subarray(0, n).toString();
+  }
+  ipc.close(mine);
+  let status = ipc.wait(pid);
+  while (status === null) {
+    await sleep(10);
+    status = ipc.wait(pid);
+  }
+  return { code: status.code, output };
+}
+
+test('spawn extraFds: kept at its number in that child only; the descriptors below it are not inherited', { skip: SKIP }, async (t) => {
+  const [below0, below1] = ipc.socketpair();
+  const [handed, peer] = ipc.socketpair();
+  ipc.setNonBlocking(peer);
+  const got = await shell(`echo handed >&${handed}`, [handed]);
+  t.equal(got.code, 0, `the child wrote to descriptor ${handed}`);
+  const buf = Buffer.alloc(64);
+  t.equal(buf.subarray(0, ipc.read(peer, buf)).toString(), 'handed\n', 'and it arrived at the other end');
+  const other = await shell(`echo leaked >&${handed}`, []);
+  t.notEqual(other.code, 0, `a child spawned without it cannot write to ${handed}: ${other.output.trim()}`);
+  const gap = await shell(`echo leaked >&${below1}`, [handed]);
+  t.notEqual(gap.code, 0, `descriptor ${below1}, below ${handed}, is not inherited: ${gap.output.trim()}`);
+  const flags = Number.parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${handed}`, 'latin1'))![1]!, 8);
+  t.ok((flags & 0o2000000) !== 0, 'the parent\'s copy is still close-on-exec');
+  t.throws(() => ipc.forkExec(['/bin/true'], { stdout: 1, stderr: 2, extraFds: [handed] }), /extraFds is for spawn only/, 'forkExec refuses extraFds');
+  for (const fd of [below0, below1, handed, peer]) ipc.close(fd);
+});
+
+test('sendFd / receiveFd: a descriptor crosses with one byte, arrives close-on-exec; no byte, no hand-over', { skip: SKIP }, (t) => {
+  const native = handoffNative();
+  const [a, b] = ipc.socketpair();
+  const [r, w] = ipc.pipe();
+  t.equal(native.sendFd(a, r, Buffer.from('c')), 1, 'one byte sent with the descriptor');
+  const got = native.receiveFd(b, Buffer.alloc(1));
+  t.equal(got.bytes, 1, 'one byte received');
+  t.ok(got.fd >= 0 && got.fd !== r, `a new descriptor: ${got.fd}`);
+  const flags = Number.parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${got.fd}`, 'latin1'))![1]!, 8);
+  t.ok((flags & 0o2000000) !== 0, 'received close-on-exec (MSG_CMSG_CLOEXEC)');
+  ipc.write(w, Buffer.from('through the copy'));
+  const buf = Buffer.alloc(64);
+  t.equal(buf.subarray(0, ipc.read(got.fd, buf)).toString(), 'through the copy', 'the received descriptor is the same pipe');
+  try {
+    native.sendFd(a, r, Buffer.alloc(0));
+    t.fail('an empty payload was accepted');
+  } catch (e) {
+    t.ok(isNativeError(e) && e.code === 'EINVAL', `an empty payload is refused: ${(e as Error).message}`);
+  }
+  for (const fd of [a, b, got.fd]) ipc.close(fd);
+  ipc.closePipe(r);
+  ipc.closePipe(w);
+  t.end();
+});
+
+test('Windows: the command refuses clearly, status 1, nothing started', { skip: process.platform === 'win32' ? false : 'Windows only (runs under Wine)' }, async (t) => {
+  const r = await run(handoffArgv(['--clients', '1']), { timeoutMs: 120_000 });
+  t.equal(r.code, 1, 'status 1');
+  t.equal(r.stderr.toString().replaceAll('\r', ''), 'handoff: the socket handoff is not built for Windows yet (docs/handoff.md says what is missing)\n', 'one line saying so');
+  t.equal(r.stdout.length, 0, 'nothing on stdout: no listener, no worker');
+  t.equal(handoffNativeOrError(), 'the socket handoff is not built for win32 yet', 'handoffNative() says so too');
+  const [a, b] = ipc.socketpair();
+  try {
+    ipc.spawn([process.execPath, '-e', '0'], { stdout: a, stderr: a, extraFds: [b] });
+    t.fail('spawn accepted extraFds');
+  } catch (e) {
+    t.ok(isNativeError(e) || /not built for Windows yet/.test((e as Error).message), `spawn with extraFds: ${(e as Error).message}`);
+  }
+  ipc.close(a);
+  ipc.close(b);
+});
+
+function handoffNativeOrError(): string {
+  try {
+    handoffNative();
+    return 'built';
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
