@@ -716,7 +716,8 @@ static int serve_socket(SOCKET s, const char *how) {
 
 /* `serve-once SOCKET` (helper worker): the Winsock FAQ's way, the SOCKET inherited and its
  * number on the command line. `serve-once info` (the libuv way): a WSAPROTOCOL_INFOW read
- * from stdin, made by WSADuplicateSocketW for this process, rebuilt with WSASocketW. */
+ * from stdin, made by WSADuplicateSocketW for this process, rebuilt with WSASocketW.
+ * `serve-once handle`: a SOCKET value read from stdin, put here by DuplicateHandle. */
 static int serve_once(int argc, char **argv, const char *self) {
   WSAPROTOCOL_INFOW info;
   DWORD got = 0, total = 0;
@@ -724,6 +725,16 @@ static int serve_once(int argc, char **argv, const char *self) {
   (void)self;
   if (argc < 1) return quirk_fail("serve-once", "usage: serve-once SOCKET|info");
   if (start_winsock() != 0) return 1;
+  if (strcmp(argv[0], "handle") == 0) {
+    /* A SOCKET value that another process made for us with DuplicateHandle: 8 bytes on stdin. */
+    unsigned long long value = 0;
+    while (total < sizeof value) {
+      if (!ReadFile(GetStdHandle(STD_INPUT_HANDLE), (char *)&value + total, (DWORD)sizeof value - total, &got, NULL) || got == 0)
+        return quirk_fail("serve-once", "stdin ended after %lu of 8 bytes of the handle value", total);
+      total += got;
+    }
+    return serve_socket((SOCKET)value, "DuplicateHandle'd");
+  }
   if (strcmp(argv[0], "info") != 0) return serve_socket((SOCKET)_strtoui64(argv[0], NULL, 10), "inherited");
   while (total < sizeof info) {
     if (!ReadFile(GetStdHandle(STD_INPUT_HANDLE), (char *)&info + total, (DWORD)sizeof info - total, &got, NULL) || got == 0)
@@ -868,6 +879,6 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"article-bugs", "SOCKET is unsigned; strerror after CreateProcess; ERROR_BROKEN_PIPE at EOF", article_bugs},
   {"redirect-std", "SetStdHandle around CreateProcess vs STARTF_USESTDHANDLES", redirect_std},
   {"master-keeps-copy", "the master's copy of a handed-over socket keeps it open after the worker closes it", master_keeps_copy},
-  {"serve-once", "helper: SOCKET, writes a banner on the inherited socket and closes it", serve_once},
+  {"serve-once", "helper: SOCKET|info|handle, writes a banner on the socket handed over and closes it", serve_once},
   {NULL, NULL, NULL},
 };

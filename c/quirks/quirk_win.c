@@ -835,6 +835,197 @@ done:
   return rc;
 }
 
+
+/* ------------------------------------------------ handing sockets over (issue 12) ---- */
+
+/* A worker for these quirks: `quirk_c serve-once MODE` (c/quirks/both_win.c), its stdin a
+ * pipe (*to_child) and its stdout and stderr another (*from_child), read once it has ended. */
+static int start_serve_worker(const char *mode, HANDLE *to_child, HANDLE *from_child, PROCESS_INFORMATION *pi) {
+  char args[64];
+  SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+  STARTUPINFOW si;
+  HANDLE child_in, child_out;
+  wchar_t *cmdline;
+  BOOL ok;
+  snprintf(args, sizeof args, "serve-once %s", mode);
+  if (!CreatePipe(&child_in, to_child, &sa, 0) || !CreatePipe(from_child, &child_out, &sa, 1 << 16)) {
+    DWORD e = GetLastError();
+    return quirk_fail("CreatePipe", "%s (%lu)", win32_name(e), e);
+  }
+  if (make_inheritable(*to_child, 0) != 0 || make_inheritable(*from_child, 0) != 0) return 1;
+  cmdline = self_command_line(args);
+  if (cmdline == NULL) return quirk_fail("command line", "GetModuleFileNameW or conversion failed (%lu)", GetLastError());
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = child_in;
+  si.hStdOutput = child_out;
+  si.hStdError = child_out;
+  ok = CreateProcessW(NULL, cmdline, NULL, NULL, TRUE, 0, NULL, NULL, &si, pi);
+  free(cmdline);
+  CloseHandle(child_in);
+  CloseHandle(child_out);
+  if (!ok) {
+    DWORD e = GetLastError();
+    return quirk_fail("CreateProcessW", "%s (%lu)", win32_name(e), e);
+  }
+  CloseHandle(pi->hThread);
+  return 0;
+}
+
+/* Gives the worker its bytes on stdin, waits for it (bounded), says what it wrote, and
+ * reports its exit code and the Winsock error it named (or "none") as PREFIX_exit, PREFIX_error. */
+static int feed_and_finish(PROCESS_INFORMATION *pi, HANDLE to_child, HANDLE from_child, const void *bytes, DWORD len, const char *prefix) {
+  char out[1024], key[64], err[32] = "none";
+  DWORD wrote = 0, got;
+  long code;
+  const char *wsa;
+  if (len > 0 && (!WriteFile(to_child, bytes, len, &wrote, NULL) || wrote != len)) {
+    DWORD e = GetLastError();
+    return quirk_fail("WriteFile to the worker", "%s (%lu)", win32_name(e), e);
+  }
+  CloseHandle(to_child);
+  code = finish_child(pi);
+  got = drain_pipe(from_child, out, sizeof out - 1);
+  CloseHandle(from_child);
+  out[got] = '\0';
+  out[strcspn(out, "\r\n")] = '\0';
+  quirk_say("worker %lu: exit code %ld%s%s", pi->dwProcessId, code, got > 0 ? ", it wrote: " : "", out);
+  wsa = strstr(out, "WSAE");
+  if (wsa != NULL) snprintf(err, sizeof err, "%.*s", (int)strcspn(wsa, " ()"), wsa);
+  snprintf(key, sizeof key, "%s_exit", prefix);
+  quirk_value(key, "%ld", code);
+  snprintf(key, sizeof key, "%s_error", prefix);
+  quirk_value(key, "%s", err);
+  return 0;
+}
+
+/* What the client end of the connection holds now: says it and reports PREFIX_banner. */
+static void client_banner(SOCKET client, const char *prefix) {
+  char buf[256], key[64];
+  int n = read_until_quiet(client, buf, (int)sizeof buf - 1);
+  if (n < 0) n = 0;
+  buf[n < (int)sizeof buf - 1 ? n : (int)sizeof buf - 1] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  quirk_say("the client read \"%s\"", buf);
+  snprintf(key, sizeof key, "%s_banner", prefix);
+  quirk_value(key, "%s", strstr(buf, "served this connection") != NULL ? "yes" : "no");
+}
+
+/* A TCP connection over 127.0.0.1, neither end inheritable: pair[0] the master's accepted
+ * end (what is handed over), pair[1] the client. */
+static int handoff_connection(SOCKET pair[2]) {
+  if (loopback_pair(pair, 0) != 0) return 1;
+  if (make_inheritable((HANDLE)pair[0], 0) != 0 || make_inheritable((HANDLE)pair[1], 0) != 0) return 1;
+  return 0;
+}
+
+/*
+ * wsaduplicatesocket-target: WSADuplicateSocketW makes its WSAPROTOCOL_INFOW for one
+ * process ID, so the worker must exist before the master can hand it anything; the same
+ * bytes given to another process, and a process ID of no process.
+ */
+static int cmd_wsaduplicate_target(int argc, char **argv, const char *self) {
+  SOCKET pair[2];
+  WSAPROTOCOL_INFOW info;
+  PROCESS_INFORMATION a, b;
+  HANDLE a_in, a_out, b_in, b_out;
+  const DWORD no_process = 0x7FFFFFFC;
+  int rc;
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0 || handoff_connection(pair) != 0) return 1;
+
+  quirk_side("info", "WSADuplicateSocketW for a process ID that belongs to no process");
+  rc = WSADuplicateSocketW(pair[0], no_process, &info);
+  {
+    int e = rc == 0 ? 0 : WSAGetLastError();
+    quirk_say("WSADuplicateSocketW(socket, %lu, &info) returned %d%s%s", no_process, rc, rc == 0 ? "" : ", ", rc == 0 ? "" : wsa_name(e));
+    quirk_value("no_process_result", "%s", rc == 0 ? "0" : wsa_name(e));
+  }
+
+  quirk_side("wrong", "the duplicate made for worker A, used by worker B");
+  if (start_serve_worker("info", &a_in, &a_out, &a) != 0 || start_serve_worker("info", &b_in, &b_out, &b) != 0) return 1;
+  quirk_say("workers started first, for their process IDs: A %lu, B %lu", a.dwProcessId, b.dwProcessId);
+  if (WSADuplicateSocketW(pair[0], a.dwProcessId, &info) != 0) {
+    int e = WSAGetLastError();
+    return quirk_fail("WSADuplicateSocketW", "%s (%d)", wsa_name(e), e);
+  }
+  if (feed_and_finish(&b, b_in, b_out, &info, (DWORD)sizeof info, "other") != 0) return 1;
+  client_banner(pair[1], "other");
+
+  quirk_side("right", "the same bytes given to worker A, the process they were made for");
+  if (feed_and_finish(&a, a_in, a_out, &info, (DWORD)sizeof info, "target") != 0) return 1;
+  client_banner(pair[1], "target");
+  closesocket(pair[0]);
+  closesocket(pair[1]);
+  return 0;
+}
+
+/*
+ * duplicatehandle-socket: DuplicateHandle on a SOCKET, within this process and into a
+ * worker, which Microsoft says not to do (with layered service providers it fails); the
+ * Winsock FAQ calls socket and file handles the same thing.
+ */
+static int cmd_duplicatehandle_socket(int argc, char **argv, const char *self) {
+  SOCKET pair[2];
+  HANDLE dup = NULL, remote = NULL, w_in, w_out;
+  PROCESS_INFORMATION w;
+  WSAPROTOCOL_INFOW info;
+  int type = 0, len = (int)sizeof type;
+  unsigned long long value;
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0 || handoff_connection(pair) != 0) return 1;
+
+  quirk_side("info", "DuplicateHandle on the accepted SOCKET, within this process");
+  if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)pair[0], GetCurrentProcess(), &dup, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    DWORD e = GetLastError();
+    quirk_say("DuplicateHandle failed: %s (%lu)", win32_name(e), e);
+    quirk_value("local_duplicate", "%s", win32_name(e));
+  } else {
+    int sent, e;
+    quirk_say("DuplicateHandle succeeded: %p for socket %p", (void *)dup, (void *)(uintptr_t)pair[0]);
+    quirk_value("local_duplicate", "ok");
+    sent = getsockopt((SOCKET)dup, SOL_SOCKET, SO_TYPE, (char *)&type, &len);
+    e = sent == 0 ? 0 : WSAGetLastError();
+    quirk_say("getsockopt(duplicate, SO_TYPE): %s", sent == 0 ? (type == SOCK_STREAM ? "SOCK_STREAM" : "another type") : wsa_name(e));
+    quirk_value("local_sotype", "%s", sent == 0 ? (type == SOCK_STREAM ? "SOCK_STREAM" : "other") : wsa_name(e));
+    sent = send((SOCKET)dup, "via the duplicate served this connection\n", 42, 0);
+    e = sent == SOCKET_ERROR ? WSAGetLastError() : 0;
+    quirk_say("send(duplicate): %d%s%s", sent, e ? " " : "", e ? wsa_name(e) : "");
+    quirk_value("local_send", "%s", sent == 42 ? "ok" : wsa_name(e));
+    client_banner(pair[1], "local");
+    (void)closesocket((SOCKET)dup);
+  }
+
+  quirk_side("wrong", "DuplicateHandle into a worker's process, the handle value sent on its stdin");
+  if (start_serve_worker("handle", &w_in, &w_out, &w) != 0) return 1;
+  if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)pair[0], w.hProcess, &remote, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    DWORD e = GetLastError();
+    quirk_say("DuplicateHandle into worker %lu failed: %s (%lu)", w.dwProcessId, win32_name(e), e);
+    quirk_value("remote_duplicate", "%s", win32_name(e));
+    value = 0;
+  } else {
+    quirk_say("DuplicateHandle into worker %lu: handle %p there", w.dwProcessId, (void *)remote);
+    quirk_value("remote_duplicate", "ok");
+    value = (unsigned long long)(uintptr_t)remote;
+  }
+  if (feed_and_finish(&w, w_in, w_out, &value, (DWORD)sizeof value, "remote") != 0) return 1;
+  client_banner(pair[1], "remote");
+
+  quirk_side("right", "WSADuplicateSocketW for the worker's process ID");
+  if (start_serve_worker("info", &w_in, &w_out, &w) != 0) return 1;
+  if (WSADuplicateSocketW(pair[0], w.dwProcessId, &info) != 0) {
+    int e = WSAGetLastError();
+    return quirk_fail("WSADuplicateSocketW", "%s (%d)", wsa_name(e), e);
+  }
+  if (feed_and_finish(&w, w_in, w_out, &info, (DWORD)sizeof info, "wsadup") != 0) return 1;
+  client_banner(pair[1], "wsadup");
+  quirk_note("Wine has no layered service providers: the failure Microsoft warns of (an LSP's socket that the target process cannot import) is documented only, not shown here.");
+  closesocket(pair[0]);
+  closesocket(pair[1]);
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS[] = {
   {"select-on-pipe", "select() on a pipe handle vs on a socket pair", cmd_select_on_pipe},
   {"setvbuf-line-buffering", "setvbuf(_IOLBF) return values and buffering vs one write per line", cmd_setvbuf},
@@ -850,5 +1041,7 @@ const struct quirk_command QUIRK_COMMANDS[] = {
   {"exec-pid", "prints its pid, then _execv's print-pid, which prints its own", cmd_exec_pid},
   {"print-pid", "(helper child) prints its pid", cmd_print_pid},
   {"emit-mode", "(helper child) text|binary: \"one\\ntwo\\n\" in one _write, fd 1 in that mode", cmd_emit_mode},
+  {"wsaduplicatesocket-target", "WSADuplicateSocketW's info used by the target, by another process, for no process", cmd_wsaduplicate_target},
+  {"duplicatehandle-socket", "DuplicateHandle on a SOCKET, here and into a worker, vs WSADuplicateSocketW", cmd_duplicatehandle_socket},
   {NULL, NULL, NULL},
 };
