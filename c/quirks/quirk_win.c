@@ -1026,6 +1026,95 @@ static int cmd_duplicatehandle_socket(int argc, char **argv, const char *self) {
   return 0;
 }
 
+
+/* ------------------------------------ the Winsock FAQ's own example (issue 12) ---- */
+
+/* `faq-child FD` (helper child): the FAQ's child, reading ints from the inherited CRT
+ * descriptor FD; unlike the FAQ's, it reads until end of stream, as a child must when the
+ * parent may stop early, and says how many it got. */
+static int cmd_faq_child(int argc, char **argv, const char *self) {
+  int fd, problem, count = 0, n;
+  (void)self;
+  if (argc < 1) return quirk_fail("faq-child", "usage: faq-child FD");
+  fd = atoi(argv[0]);
+  while ((n = _read(fd, &problem, sizeof problem)) == (int)sizeof problem) count++;
+  quirk_say("the child read %d problem(s), then %s", count, n == 0 ? "end of stream" : "an error");
+  return n == 0 ? 0 : 1;
+}
+
+/* One run of the FAQ's parent: its _pipe (with `flags`), spawnl of the child with the read
+ * descriptor's number, 3 problems written, the write end closed, the child waited for. */
+static int faq_run(int flags, int dup_read_end, const char *key) {
+  enum { READ_END = 0, WRITE_END = 1, WAIT_MS = 3000 };
+  char self[MAX_PATH], num[16];
+  int hpipe[2], given, problem;
+  intptr_t child;
+  DWORD n = GetModuleFileNameA(NULL, self, MAX_PATH);
+  if (n == 0 || n >= MAX_PATH) return quirk_fail("GetModuleFileNameA", "%lu", GetLastError());
+  if (_pipe(hpipe, 256, flags) != 0) return quirk_fail("_pipe", "%s", strerror(errno));
+  /* With _O_NOINHERIT, an inheritable copy of the read end only: _dup makes one. */
+  given = dup_read_end ? _dup(hpipe[READ_END]) : hpipe[READ_END];
+  if (given < 0) return quirk_fail("_dup", "%s", strerror(errno));
+  snprintf(num, sizeof num, "%d", given);
+  if (fflush(stdout) != 0) return quirk_fail("fflush", "%s", strerror(errno));
+  child = _spawnl(_P_NOWAIT, self, self, "faq-child", num, NULL);
+  if (child == -1) return quirk_fail("_spawnl", "%s", strerror(errno));
+  if (dup_read_end) (void)_close(given);
+  for (problem = 1000; problem <= 3000; problem += 1000) {
+    if (_write(hpipe[WRITE_END], &problem, sizeof problem) != (int)sizeof problem) return quirk_fail("_write", "%s", strerror(errno));
+  }
+  /* The parent stops early (it wrote 3 problems, not 8) and closes its write end. */
+  (void)_close(hpipe[WRITE_END]);
+  (void)_close(hpipe[READ_END]);
+  if (WaitForSingleObject((HANDLE)child, WAIT_MS) == WAIT_OBJECT_0) {
+    quirk_say("the parent wrote 3 problems and closed its write end: the child ended");
+    quirk_value(key, "ended");
+  } else {
+    quirk_say("the parent wrote 3 problems and closed its write end: the child still waits in _read after %d ms (terminated now)", WAIT_MS);
+    quirk_value(key, "blocked");
+    (void)TerminateProcess((HANDLE)child, 9);
+    (void)WaitForSingleObject((HANDLE)child, CHILD_TIMEOUT_MS);
+  }
+  CloseHandle((HANDLE)child);
+  return 0;
+}
+
+/*
+ * faq-pass-handle-example: two details of the Winsock FAQ's "How to Pass a Socket Handle"
+ * example. Its _pipe makes both ends inheritable, so the child inherits the write end too
+ * and never sees end of stream if the parent stops early; and its failure test
+ * `termstat & 0x0` is 0 whatever the child's exit code.
+ */
+static int cmd_faq_example(int argc, char **argv, const char *self_name) {
+  char self[MAX_PATH];
+  int termstat = 0, masked;
+  intptr_t child;
+  DWORD n = GetModuleFileNameA(NULL, self, MAX_PATH);
+  (void)argc, (void)argv, (void)self_name;
+  if (n == 0 || n >= MAX_PATH) return quirk_fail("GetModuleFileNameA", "%lu", GetLastError());
+
+  quirk_side("wrong", "the FAQ's _pipe(hpipe, 256, O_BINARY): the child inherits the write end too");
+  if (faq_run(_O_BINARY, 0, "faq_pipe") != 0) return 1;
+  quirk_side("right", "_pipe(..., O_BINARY | O_NOINHERIT), and an inheritable _dup of the read end only");
+  if (faq_run(_O_BINARY | _O_NOINHERIT, 1, "noinherit_pipe") != 0) return 1;
+
+  quirk_side("wrong", "the FAQ's check: if (termstat & 0x0) perror(\"Child failed\")");
+  if (fflush(stdout) != 0) return quirk_fail("fflush", "%s", strerror(errno));
+  child = _spawnl(_P_NOWAIT, self, self, "sleep-child", "0", "3", NULL);
+  if (child == -1) return quirk_fail("_spawnl", "%s", strerror(errno));
+  if (_cwait(&termstat, child, _WAIT_CHILD) == -1) return quirk_fail("_cwait", "%s", strerror(errno));
+  masked = termstat & 0x0;
+  quirk_say("a child that exits with code 3: _cwait gives termstat %d; termstat & 0x0 = %d, so \"Child failed\" is %s", termstat, masked,
+            masked ? "printed" : "never printed");
+  quirk_value("termstat", "%d", termstat);
+  quirk_value("termstat_and_0", "%d", masked);
+  quirk_side("right", "if (termstat != 0): any exit code but 0 is a failure");
+  quirk_say("termstat != 0 is %s for the same child", termstat != 0 ? "true: the failure is seen" : "false");
+  quirk_value("termstat_nonzero", "%s", termstat != 0 ? "true" : "false");
+  quirk_note("x & 0 is 0 for every x: the FAQ's test cannot fire, for any exit code; a crash (0xC0000005) too.");
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS[] = {
   {"select-on-pipe", "select() on a pipe handle vs on a socket pair", cmd_select_on_pipe},
   {"setvbuf-line-buffering", "setvbuf(_IOLBF) return values and buffering vs one write per line", cmd_setvbuf},
@@ -1043,5 +1132,7 @@ const struct quirk_command QUIRK_COMMANDS[] = {
   {"emit-mode", "(helper child) text|binary: \"one\\ntwo\\n\" in one _write, fd 1 in that mode", cmd_emit_mode},
   {"wsaduplicatesocket-target", "WSADuplicateSocketW's info used by the target, by another process, for no process", cmd_wsaduplicate_target},
   {"duplicatehandle-socket", "DuplicateHandle on a SOCKET, here and into a worker, vs WSADuplicateSocketW", cmd_duplicatehandle_socket},
+  {"faq-pass-handle-example", "the Winsock FAQ's example: the inherited write end, termstat & 0x0", cmd_faq_example},
+  {"faq-child", "(helper child) FD: reads ints from CRT descriptor FD until end of stream", cmd_faq_child},
   {NULL, NULL, NULL},
 };
