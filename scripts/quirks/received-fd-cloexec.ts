@@ -27,8 +27,9 @@ export const quirk: Quirk = {
       "which another thread's fork and exec inherit it.",
     platforms: 'POSIX (measured on Linux; MSG_CMSG_CLOEXEC on Linux and the BSDs, not in POSIX itself).',
     handled:
-      'A worker that receives descriptors passes MSG_CMSG_CLOEXEC (or sets FD_CLOEXEC at once where it is missing). This demonstration stands ' +
-      'alone: quirk_c `received-fd-cloexec` (c/quirks/quirk_posix.c).',
+      'What to do: a process that receives descriptors passes MSG_CMSG_CLOEXEC to recvmsg (or sets FD_CLOEXEC at once where that flag is ' +
+      'missing), and clears the flag only in a child that must inherit one. This demonstration stands alone: quirk_c `received-fd-cloexec` ' +
+      '(c/quirks/quirk_posix.c).',
     source: 'Linux recvmsg(2) (MSG_CMSG_CLOEXEC) and unix(7) (SCM_RIGHTS); POSIX `fcntl` (FD_CLOEXEC) and `exec`.',
   },
   async show() {
