@@ -30,7 +30,7 @@ export const quirk: Quirk = {
     why:
       'A layered provider hands out socket numbers of its own on top of the base provider\'s handles and keeps state for each; ' +
       'DuplicateHandle copies a kernel handle and tells no provider, while WSADuplicateSocket goes through them (Microsoft, "Socket Handles" ' +
-      'and "Descriptor Allocation"). Why Wine refuses the duplicate is not established here: it is Wine\'s own behaviour, not the LSP case.',
+      'and "Descriptor Allocation"). Wine refuses the duplicate for a reason of its own, not the LSP case: see the Wine note.',
     platforms: 'Windows (Winsock 2; with non-IFS or layered providers, which are deprecated since Windows 8 but still met).',
     handled:
       'The handoff demo (issue 12) never duplicates a socket with DuplicateHandle: `send` uses WSADuplicateSocketW, `inherit` lets ' +
@@ -39,8 +39,10 @@ export const quirk: Quirk = {
       'Microsoft docs, "Socket Handles" (Winsock) and `WSADuplicateSocketW`; the Winsock FAQ, "How to Pass a Socket Handle" ("file handles ' +
       'and socket descriptors are the same thing in Win32").',
     wineNote:
-      'Wine refuses every SOCKET that Winsock did not make itself (a DuplicateHandle copy, and also an inherited SOCKET: see ' +
-      'master-keeps-copy), for its own reasons: this is not the LSP failure, which is documented only.',
+      'Wine\'s ws2_32 (dlls/ws2_32/socket.c, read for this entry) keeps a per-process list of the sockets it created (socket, accept, ' +
+      'WSASocketW, including a WSASocketW from protocol info) and its send path refuses any other handle with WSAENOTSOCK, though the ' +
+      'handle is a valid socket object: so a DuplicateHandle copy, and an inherited SOCKET too (see master-keeps-copy), fail under Wine. ' +
+      'That is Wine\'s behaviour, not the LSP failure, which is documented only.',
   },
   async show() {
     return runQuirkC('duplicatehandle-socket');

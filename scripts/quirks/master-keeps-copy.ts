@@ -34,7 +34,8 @@ export const quirk: Quirk = {
     wineNote:
       'Under Wine 8 a SOCKET handed over by inheritance (the Winsock FAQ\'s way) arrives as a valid handle that Winsock refuses: `send` ' +
       'fails with WSAENOTSOCK in the worker, so the Windows side of this demonstration hands the socket over with WSADuplicateSocketW, ' +
-      'which works. The Winsock FAQ says inheritance works on Windows; that is documented only here, not run.',
+      'which works. The reason, read in Wine\'s dlls/ws2_32/socket.c: its send path accepts only the sockets this process\'s ws2_32 ' +
+      'created itself (socket, accept, WSASocketW). The Winsock FAQ says inheritance works on Windows; that is documented only here, not run.',
     handled:
       'The handoff demo (issue 12) closes the master\'s copy as soon as the worker has it: after the spawn (`inherit`), after the send ' +
       '(`send`); Node does it for `subprocess.send(msg, socket)` unless `keepOpen`. This demonstration stands alone: quirk_c ' +
