@@ -14,7 +14,7 @@ export const quirk: Quirk = {
   wine: 'same',
   observed: {
     linux: { kind: 'never', why: 'the example is Windows C runtime code (_pipe, spawnl, cwait); the POSIX form of the first half is quirk inherited-write-end' },
-    wine: measuredBy('faq-pass-handle-example', "with the FAQ's _pipe the child was still blocked in _read 3 s after the parent closed its write end; with O_NOINHERIT it ended; termstat 3, termstat & 0x0 = 0"),
+    wine: measuredBy('faq-pass-handle-example', "with the FAQ's _pipe the child was still blocked in _read 5 s after the parent closed its write end; with O_NOINHERIT it ended; termstat 3, termstat & 0x0 = 0"),
     windows: { kind: 'documented', source: 'Microsoft docs, `_pipe` (without _O_NOINHERIT the descriptors are inheritable) and `_cwait` (termstat)' },
     macos: { kind: 'never', why: 'Windows C runtime only' },
   },
