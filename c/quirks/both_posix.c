@@ -8,8 +8,10 @@
 #define _GNU_SOURCE /* environ, sigaction and setitimer under -std=c11 */
 #include "quirk.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -621,6 +623,114 @@ static int order_child(int argc, char **argv, const char *self) {
   return fflush(stdout) == 0 ? 0 : 3;
 }
 
+
+/* ------------------------------------------- master-keeps-copy (issue 12) ---- */
+
+/* `serve-once FD` (helper worker): writes its banner on the inherited socket FD, closes it
+ * and exits: the worker of a one-connection handoff. */
+static int serve_once(int argc, char **argv, const char *self) {
+  char line[64];
+  int fd, n;
+  (void)self;
+  if (argc < 1) return quirk_fail("serve-once", "usage: serve-once FD");
+  fd = atoi(argv[0]);
+  n = snprintf(line, sizeof line, "worker %ld served this connection\n", (long)getpid());
+  if (write(fd, line, (size_t)n) != n) return quirk_fail("serve-once", "write to fd %d: %s", fd, strerror(errno));
+  if (close(fd) != 0) return quirk_fail("serve-once", "close: %s", strerror(errno));
+  return 0;
+}
+
+/* A connected client and the master's accepted end, over 127.0.0.1, both close-on-exec. */
+static int tcp_connection(int *client, int *accepted) {
+  struct sockaddr_in addr;
+  socklen_t len = sizeof addr;
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listener < 0) return quirk_fail("socket", "%s", strerror(errno));
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(listener, 1) != 0 ||
+      getsockname(listener, (struct sockaddr *)&addr, &len) != 0)
+    return quirk_fail("bind/listen/getsockname", "%s", strerror(errno));
+  *client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*client < 0 || connect(*client, (struct sockaddr *)&addr, sizeof addr) != 0) return quirk_fail("connect", "%s", strerror(errno));
+  *accepted = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+  if (*accepted < 0) return quirk_fail("accept4", "%s", strerror(errno));
+  (void)close(listener);
+  return 0;
+}
+
+/* Reads the client end until EOF or until nothing arrived for quiet_ms: the bytes read (into
+ * buf, NUL-terminated) and whether EOF was seen. */
+static int client_reads(int fd, char *buf, size_t cap, int quiet_ms, int *eof) {
+  size_t total = 0;
+  *eof = 0;
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+    if (poll(&p, 1, quiet_ms) <= 0) break;
+    n = read(fd, buf + total, cap - 1 - total);
+    if (n <= 0) {
+      *eof = n == 0;
+      break;
+    }
+    total += (size_t)n;
+    if (total == cap - 1) break;
+  }
+  buf[total] = '\0';
+  return (int)total;
+}
+
+/* One handoff: the worker inherits the accepted socket (exec'd, as in the FAQ's technique),
+ * serves and closes it; the master closes its own copy after the spawn unless `keep`. */
+static int handoff_once(const char *self, int keep, const char *prefix) {
+  enum { QUIET_MS = 1000 };
+  int client = -1, conn = -1, eof, status;
+  char buf[256], num[16], key[64];
+  pid_t pid;
+  if (tcp_connection(&client, &conn) != 0) return 1;
+  snprintf(num, sizeof num, "%d", conn);
+  if (fflush(stdout) != 0) return quirk_fail("fflush", "%s", strerror(errno));
+  pid = fork();
+  if (pid < 0) return quirk_fail("fork", "%s", strerror(errno));
+  if (pid == 0) {
+    /* Inheritable in the child only: the master's copy stays close-on-exec. */
+    if (fcntl(conn, F_SETFD, 0) != 0) _exit(126);
+    execl(self, self, "serve-once", num, (char *)NULL);
+    _exit(127);
+  }
+  if (!keep) (void)close(conn);
+  if (waitpid(pid, &status, 0) != pid) return quirk_fail("waitpid", "%s", strerror(errno));
+  quirk_say("the worker (pid %ld) served and closed its copy: exit status %d", (long)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  client_reads(client, buf, sizeof buf, QUIET_MS, &eof);
+  buf[strcspn(buf, "\n")] = '\0';
+  quirk_say("the client read \"%s\", then %s", buf, eof ? "EOF" : "nothing for 1000 ms: no EOF");
+  snprintf(key, sizeof key, "%s_banner", prefix);
+  quirk_value(key, "%s", strstr(buf, "served this connection") != NULL ? "yes" : "no");
+  snprintf(key, sizeof key, "%s_eof", prefix);
+  quirk_value(key, "%s", eof ? "yes" : "no");
+  if (keep) {
+    (void)close(conn);
+    client_reads(client, buf, sizeof buf, 5000, &eof);
+    quirk_say("the master closes its copy: the client %s", eof ? "sees EOF at once" : "still sees no EOF");
+    snprintf(key, sizeof key, "%s_eof_after_master_close", prefix);
+    quirk_value(key, "%s", eof ? "yes" : "no");
+  }
+  (void)close(client);
+  return 0;
+}
+
+/* master-keeps-copy: a socket handed to a worker stays open while the master keeps its copy. */
+static int master_keeps_copy(int argc, char **argv, const char *self) {
+  (void)argc, (void)argv;
+  quirk_side("wrong", "the master keeps its copy of the handed-over socket");
+  if (handoff_once(self, 1, "kept") != 0) return 1;
+  quirk_side("right", "the master closes its copy once the worker has it");
+  if (handoff_once(self, 0, "closed") != 0) return 1;
+  quirk_note("the connection ends when its last descriptor closes, in any process: the worker's close only drops one of two.");
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "fcntl(F_GETFL) where F_SETFL was meant; FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -632,5 +742,7 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"select-details", "nfds bounds the descriptors; three empty sets sleep", select_details},
   {"article-bugs", "EOF left in the set: a busy loop; SIGCHLD: select() fails with EINTR", article_bugs},
   {"redirect-std", "the parent's own fd 1 redirected to start a child vs a dup2 file action", redirect_std},
+  {"master-keeps-copy", "the master's copy of a handed-over socket keeps it open after the worker closes it", master_keeps_copy},
+  {"serve-once", "helper: FD, writes a banner on socket FD and closes it", serve_once},
   {NULL, NULL, NULL},
 };

@@ -696,6 +696,177 @@ static int order_child(int argc, char **argv, const char *self) {
   return fflush(stdout) == 0 ? 0 : 3;
 }
 
+
+/* ------------------------------------------- master-keeps-copy (issue 12) ---- */
+
+/* Writes the worker's banner on s and closes it; 0, or the failing call's report. */
+static int serve_socket(SOCKET s, const char *how) {
+  char line[64];
+  int n = snprintf(line, sizeof line, "worker %lu served this connection\n", GetCurrentProcessId());
+  if (send(s, line, n, 0) != n) {
+    int e = WSAGetLastError();
+    DWORD flags = 0;
+    /* Say whether the number is a handle here at all: under Wine an inherited SOCKET is. */
+    return quirk_fail("serve-once", "send on the %s socket %llu: %s (%d); as a handle here it is %s", how, (unsigned long long)s, wsa_name(e), e,
+                      GetHandleInformation((HANDLE)s, &flags) ? "valid" : "not valid");
+  }
+  if (closesocket(s) != 0) return fail_wsa("closesocket");
+  return 0;
+}
+
+/* `serve-once SOCKET` (helper worker): the Winsock FAQ's way, the SOCKET inherited and its
+ * number on the command line. `serve-once info` (the libuv way): a WSAPROTOCOL_INFOW read
+ * from stdin, made by WSADuplicateSocketW for this process, rebuilt with WSASocketW.
+ * `serve-once handle`: a SOCKET value read from stdin, put here by DuplicateHandle. */
+static int serve_once(int argc, char **argv, const char *self) {
+  WSAPROTOCOL_INFOW info;
+  DWORD got = 0, total = 0;
+  SOCKET s;
+  (void)self;
+  if (argc < 1) return quirk_fail("serve-once", "usage: serve-once SOCKET|info");
+  if (start_winsock() != 0) return 1;
+  if (strcmp(argv[0], "handle") == 0) {
+    /* A SOCKET value that another process made for us with DuplicateHandle: 8 bytes on stdin. */
+    unsigned long long value = 0;
+    while (total < sizeof value) {
+      if (!ReadFile(GetStdHandle(STD_INPUT_HANDLE), (char *)&value + total, (DWORD)sizeof value - total, &got, NULL) || got == 0)
+        return quirk_fail("serve-once", "stdin ended after %lu of 8 bytes of the handle value", total);
+      total += got;
+    }
+    return serve_socket((SOCKET)value, "DuplicateHandle'd");
+  }
+  if (strcmp(argv[0], "info") != 0) return serve_socket((SOCKET)_strtoui64(argv[0], NULL, 10), "inherited");
+  while (total < sizeof info) {
+    if (!ReadFile(GetStdHandle(STD_INPUT_HANDLE), (char *)&info + total, (DWORD)sizeof info - total, &got, NULL) || got == 0)
+      return quirk_fail("serve-once", "stdin ended after %lu of %u bytes of WSAPROTOCOL_INFOW", total, (unsigned)sizeof info);
+    total += got;
+  }
+  s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0, 0);
+  if (s == INVALID_SOCKET) return fail_wsa("WSASocketW(FROM_PROTOCOL_INFO)");
+  return serve_socket(s, "duplicated");
+}
+
+/* Reads the client end until EOF or until nothing arrived for quiet_ms. */
+static int client_reads(SOCKET s, char *buf, int cap, int quiet_ms, int *eof) {
+  int total = 0;
+  *eof = 0;
+  for (;;) {
+    fd_set set;
+    struct timeval tv = {quiet_ms / 1000, (quiet_ms % 1000) * 1000};
+    int n;
+    FD_ZERO(&set);
+    FD_SET(s, &set);
+    if (select(0, &set, NULL, NULL, &tv) <= 0) break;
+    n = recv(s, buf + total, cap - 1 - total, 0);
+    if (n <= 0) {
+      *eof = n == 0;
+      break;
+    }
+    total += n;
+    if (total == cap - 1) break;
+  }
+  buf[total] = '\0';
+  return total;
+}
+
+/*
+ * Starts `quirk_c serve-once ARG` with a pipe as its stdin (*to_child: our end) and our
+ * stderr as its stdout and stderr. `extra` is made inheritable for this call only.
+ */
+static int start_worker(const char *arg, HANDLE extra, HANDLE *to_child, PROCESS_INFORMATION *pi) {
+  wchar_t self[MAX_PATH], cmd[MAX_PATH + 64];
+  SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+  STARTUPINFOW si;
+  HANDLE child_in;
+  BOOL ok;
+  if (self_path(self, MAX_PATH) != 0) return 1;
+  swprintf(cmd, MAX_PATH + 64, L"\"%ls\" serve-once %hs", self, arg);
+  if (!CreatePipe(&child_in, to_child, &sa, 0)) return fail_win("CreatePipe");
+  if (!SetHandleInformation(*to_child, HANDLE_FLAG_INHERIT, 0)) return fail_win("SetHandleInformation");
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = child_in;
+  si.hStdOutput = GetStdHandle(STD_ERROR_HANDLE);
+  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+  if (extra != NULL && !SetHandleInformation(extra, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) return fail_win("SetHandleInformation");
+  ok = CreateProcessW(self, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, pi);
+  if (extra != NULL) (void)SetHandleInformation(extra, HANDLE_FLAG_INHERIT, 0);
+  CloseHandle(child_in);
+  if (!ok) return fail_win("CreateProcessW");
+  CloseHandle(pi->hThread);
+  return 0;
+}
+
+static DWORD finish_worker(PROCESS_INFORMATION *pi) {
+  DWORD code = 259;
+  if (WaitForSingleObject(pi->hProcess, 20000) != WAIT_OBJECT_0) {
+    (void)TerminateProcess(pi->hProcess, 1);
+    (void)WaitForSingleObject(pi->hProcess, 5000);
+  }
+  (void)GetExitCodeProcess(pi->hProcess, &code);
+  CloseHandle(pi->hProcess);
+  return code;
+}
+
+/* One handoff: `inherit` (the FAQ) or the WSADuplicateSocketW way (the worker must exist
+ * first: the duplicate is made for its process ID). The master closes its copy after the
+ * handoff unless `keep`. */
+static int handoff_once(int inherit, int keep, const char *prefix) {
+  enum { QUIET_MS = 1000 };
+  SOCKET conn, client;
+  PROCESS_INFORMATION pi;
+  HANDLE to_child;
+  char buf[256], key[64], num[32];
+  DWORD code, wrote = 0;
+  int eof;
+  if (loopback_pair(&client, &conn, 1) != 0) return 1;
+  snprintf(num, sizeof num, "%llu", (unsigned long long)conn);
+  if (start_worker(inherit ? num : "info", inherit ? (HANDLE)conn : NULL, &to_child, &pi) != 0) return 1;
+  if (!inherit) {
+    WSAPROTOCOL_INFOW info;
+    if (WSADuplicateSocketW(conn, pi.dwProcessId, &info) != 0) return fail_wsa("WSADuplicateSocketW");
+    if (!WriteFile(to_child, &info, (DWORD)sizeof info, &wrote, NULL) || wrote != sizeof info) return fail_win("WriteFile(WSAPROTOCOL_INFOW)");
+  }
+  CloseHandle(to_child);
+  if (!keep) closesocket(conn);
+  code = finish_worker(&pi);
+  quirk_say("the worker (pid %lu, %s) served and closed its copy: exit code %lu", pi.dwProcessId, inherit ? "inherited SOCKET" : "WSADuplicateSocketW", code);
+  client_reads(client, buf, (int)sizeof buf, QUIET_MS, &eof);
+  buf[strcspn(buf, "\n")] = '\0';
+  quirk_say("the client read \"%s\", then %s", buf, eof ? "EOF" : "nothing for 1000 ms: no EOF");
+  snprintf(key, sizeof key, "%s_worker_exit", prefix);
+  quirk_value(key, "%lu", code);
+  snprintf(key, sizeof key, "%s_banner", prefix);
+  quirk_value(key, "%s", strstr(buf, "served this connection") != NULL ? "yes" : "no");
+  snprintf(key, sizeof key, "%s_eof", prefix);
+  quirk_value(key, "%s", eof ? "yes" : "no");
+  if (keep) {
+    closesocket(conn);
+    client_reads(client, buf, (int)sizeof buf, 5000, &eof);
+    quirk_say("the master closes its copy: the client %s", eof ? "sees EOF at once" : "still sees no EOF");
+    snprintf(key, sizeof key, "%s_eof_after_master_close", prefix);
+    quirk_value(key, "%s", eof ? "yes" : "no");
+  }
+  closesocket(client);
+  return 0;
+}
+
+/* master-keeps-copy: as in both_posix.c; the socket handed over with WSADuplicateSocketW,
+ * then, for information, inherited as the Winsock FAQ does. */
+static int master_keeps_copy(int argc, char **argv, const char *self) {
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0) return 1;
+  quirk_side("wrong", "the master keeps its copy of the handed-over socket (WSADuplicateSocketW)");
+  if (handoff_once(0, 1, "kept") != 0) return 1;
+  quirk_side("right", "the master closes its copy once the worker has it");
+  if (handoff_once(0, 0, "closed") != 0) return 1;
+  quirk_side("info", "the Winsock FAQ's way: the SOCKET inherited, its number on the command line");
+  if (handoff_once(1, 0, "inherited") != 0) return 1;
+  quirk_note("the connection ends when its last handle closes, in any process: the worker's closesocket only drops one of two.");
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"nonblocking-mode", "blocking recv vs ioctlsocket(FIONBIO); FIONBIO's value", nonblocking_mode},
   {"inherited-write-end", "[B_MS] another child's inherited write end delays EOF", inherited_write_end},
@@ -707,5 +878,7 @@ const struct quirk_command QUIRK_COMMANDS_BOTH[] = {
   {"select-details", "nfds ignored; three empty sets; overlapped vs non-blocking", select_details},
   {"article-bugs", "SOCKET is unsigned; strerror after CreateProcess; ERROR_BROKEN_PIPE at EOF", article_bugs},
   {"redirect-std", "SetStdHandle around CreateProcess vs STARTF_USESTDHANDLES", redirect_std},
+  {"master-keeps-copy", "the master's copy of a handed-over socket keeps it open after the worker closes it", master_keeps_copy},
+  {"serve-once", "helper: SOCKET|info|handle, writes a banner on the socket handed over and closes it", serve_once},
   {NULL, NULL, NULL},
 };

@@ -5,6 +5,8 @@
 #include "quirk.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,9 +244,286 @@ static int write_cost(int argc, char **argv, const char *self) {
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
+
+/* ------------------------------------------------- passing descriptors (issue 12) ---- */
+
+/* Sends fds[0..count) over sock with SCM_RIGHTS and `payload_len` bytes of ordinary data
+ * (0: no iovec at all). Returns sendmsg's result; errno is sendmsg's on -1. */
+static ssize_t send_fds(int sock, const int *fds, int count, size_t payload_len) {
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 8)];
+  } control;
+  struct msghdr msg;
+  struct iovec iov;
+  struct cmsghdr *cm;
+  char byte = 'a';
+  memset(&msg, 0, sizeof msg);
+  memset(&control, 0, sizeof control);
+  iov.iov_base = &byte;
+  iov.iov_len = payload_len;
+  if (payload_len > 0) {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+  }
+  msg.msg_control = control.buf;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)count);
+  cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+  memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)count);
+  return sendmsg(sock, &msg, 0);
+}
+
+/* What one recvmsg gave: the bytes, the flags, the descriptors installed in this process. */
+struct received {
+  ssize_t bytes;
+  int err;
+  int flags;
+  int fds[8];
+  int nfds;
+};
+
+/* One recvmsg on sock with a control buffer of control_len bytes (0: none) and `flags`
+ * (MSG_CMSG_CLOEXEC or 0), after waiting at most wait_ms for something to arrive. */
+static struct received receive_fds(int sock, size_t control_len, int flags, int wait_ms) {
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 8)];
+  } control;
+  struct received r;
+  struct msghdr msg;
+  struct iovec iov;
+  struct pollfd pfd = {sock, POLLIN, 0};
+  char data[16];
+  memset(&r, 0, sizeof r);
+  if (poll(&pfd, 1, wait_ms) <= 0) {
+    r.bytes = -1;
+    r.err = EAGAIN; /* nothing arrived in time */
+    return r;
+  }
+  memset(&msg, 0, sizeof msg);
+  iov.iov_base = data;
+  iov.iov_len = sizeof data;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (control_len > 0) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = control_len;
+  }
+  r.bytes = recvmsg(sock, &msg, flags);
+  if (r.bytes < 0) {
+    r.err = errno;
+    return r;
+  }
+  r.flags = msg.msg_flags;
+  for (struct cmsghdr *cm = control_len > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n && r.nfds < 8; i++) memcpy(&r.fds[r.nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+  }
+  return r;
+}
+
+static void close_received(const struct received *r) {
+  for (int i = 0; i < r->nfds; i++) (void)close(r->fds[i]);
+}
+
+/* How many descriptors below 1024 are open in this process: the leak detector. */
+static int open_fd_count(void) {
+  int n = 0;
+  for (int fd = 0; fd < 1024; fd++) n += fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
+static const char *errno_name(int e) {
+  switch (e) {
+  case 0: return "none";
+  case EAGAIN: return "EAGAIN";
+  case EBADF: return "EBADF";
+  case EINVAL: return "EINVAL";
+  case EMSGSIZE: return "EMSGSIZE";
+  case ENOTCONN: return "ENOTCONN";
+  default: return strerror(e);
+  }
+}
+
+/* Whether the received descriptor is the pipe's read end: write a byte at the other end. */
+static int fd_reads_pipe(int fd, int write_end) {
+  char c = 0;
+  if (write(write_end, "x", 1) != 1) return 0;
+  return read(fd, &c, 1) == 1 && c == 'x';
+}
+
+/*
+ * scm-rights-payload: a descriptor sent with SCM_RIGHTS and no ordinary data on a
+ * SOCK_STREAM Unix socket (what the libuv guide's note on uv_write2 warns about), against
+ * one data byte, and, for contrast, the same empty message on SOCK_SEQPACKET.
+ */
+static int scm_rights_payload(int argc, char **argv, const char *self) {
+  int sv[2], pipefd[2];
+  ssize_t sent;
+  struct received r;
+  (void)argc, (void)argv, (void)self;
+  if (pipe(pipefd) != 0) return quirk_fail("pipe", "%s", strerror(errno));
+
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return quirk_fail("socketpair", "%s", strerror(errno));
+  quirk_side("wrong", "SOCK_STREAM: sendmsg with SCM_RIGHTS and no data byte");
+  sent = send_fds(sv[0], &pipefd[0], 1, 0);
+  quirk_say("sendmsg returned %zd (errno %s)", sent, sent < 0 ? errno_name(errno) : "none");
+  quirk_value("stream_empty_sent", "%zd", sent);
+  r = receive_fds(sv[1], CMSG_SPACE(sizeof(int)), 0, 500);
+  quirk_say("the receiver, after waiting 500 ms: recvmsg %zd (%s), %d descriptor(s)", r.bytes, errno_name(r.err), r.nfds);
+  quirk_value("stream_empty_received_fds", "%d", r.nfds);
+  close_received(&r);
+
+  quirk_side("right", "SOCK_STREAM: the same with one data byte (uv_write2's dummy \"a\")");
+  sent = send_fds(sv[0], &pipefd[0], 1, 1);
+  quirk_say("sendmsg returned %zd", sent);
+  r = receive_fds(sv[1], CMSG_SPACE(sizeof(int)), 0, 5000);
+  quirk_say("the receiver: recvmsg %zd byte(s), %d descriptor(s)%s", r.bytes, r.nfds,
+            r.nfds == 1 && fd_reads_pipe(r.fds[0], pipefd[1]) ? ", and it reads the pipe the sender gave" : "");
+  quirk_value("stream_byte_received_fds", "%d", r.nfds);
+  close_received(&r);
+  (void)close(sv[0]);
+  (void)close(sv[1]);
+
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0) return quirk_fail("socketpair", "SOCK_SEQPACKET: %s", strerror(errno));
+  quirk_side("info", "SOCK_SEQPACKET (a message socket): the empty message carries it");
+  sent = send_fds(sv[0], &pipefd[0], 1, 0);
+  quirk_say("sendmsg returned %zd", sent);
+  r = receive_fds(sv[1], CMSG_SPACE(sizeof(int)), 0, 5000);
+  quirk_say("the receiver: recvmsg %zd byte(s), %d descriptor(s)", r.bytes, r.nfds);
+  quirk_value("seqpacket_empty_received_fds", "%d", r.nfds);
+  close_received(&r);
+  (void)close(sv[0]);
+  (void)close(sv[1]);
+  quirk_note("a byte stream has no message boundaries: a send of zero bytes sends nothing, and the descriptor has nothing to travel with.");
+  (void)close(pipefd[0]);
+  (void)close(pipefd[1]);
+  return 0;
+}
+
+/* `fd-probe FD` (helper child): exit 0 when FD is open in this (exec'd) process, 1 when not. */
+static int fd_probe(int argc, char **argv, const char *self) {
+  (void)self;
+  if (argc < 1) return quirk_fail("fd-probe", "usage: fd-probe FD");
+  return fcntl(atoi(argv[0]), F_GETFD) != -1 ? 0 : 1;
+}
+
+/* Starts `self fd-probe FD` with fork and exec, as any spawn does; 0 open, 1 closed, -1 failed. */
+static int probe_in_exec_child(const char *self, int fd) {
+  char num[16];
+  int status;
+  pid_t pid;
+  snprintf(num, sizeof num, "%d", fd);
+  if (fflush(stdout) != 0) return -1;
+  pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execl(self, self, "fd-probe", num, (char *)NULL);
+    _exit(127);
+  }
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status) <= 1 ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * received-fd-cloexec: a descriptor received with SCM_RIGHTS has no FD_CLOEXEC, whatever the
+ * sender's copy had: the next exec (any child the receiver spawns) inherits it. With
+ * MSG_CMSG_CLOEXEC it arrives with the flag set.
+ */
+static int received_fd_cloexec(int argc, char **argv, const char *self) {
+  int sv[2], pipefd[2];
+  struct received r;
+  (void)argc, (void)argv;
+  /* The sender's copy has close-on-exec: the flag belongs to the descriptor, not the file. */
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return quirk_fail("pipe2", "%s", strerror(errno));
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return quirk_fail("socketpair", "%s", strerror(errno));
+
+  quirk_side("wrong", "recvmsg(..., 0): the received descriptor, then an exec'd child");
+  if (send_fds(sv[0], &pipefd[0], 1, 1) != 1) return quirk_fail("sendmsg", "%s", strerror(errno));
+  r = receive_fds(sv[1], CMSG_SPACE(sizeof(int)), 0, 5000);
+  if (r.nfds != 1) return quirk_fail("recvmsg", "expected 1 descriptor, got %d (%s)", r.nfds, errno_name(r.err));
+  quirk_say("the sender's copy (fd %d): FD_CLOEXEC %s", pipefd[0], (fcntl(pipefd[0], F_GETFD) & FD_CLOEXEC) ? "set" : "clear");
+  quirk_say("received as fd %d: FD_CLOEXEC %s", r.fds[0], (fcntl(r.fds[0], F_GETFD) & FD_CLOEXEC) ? "set" : "clear");
+  quirk_value("plain_cloexec", "%s", (fcntl(r.fds[0], F_GETFD) & FD_CLOEXEC) ? "set" : "clear");
+  {
+    int open_there = probe_in_exec_child(self, r.fds[0]);
+    quirk_say("an exec'd child (quirk_c fd-probe %d): fd %d is %s there", r.fds[0], r.fds[0], open_there == 0 ? "open: leaked" : open_there == 1 ? "closed" : "unknown (probe failed)");
+    quirk_value("plain_in_child", "%s", open_there == 0 ? "open" : open_there == 1 ? "closed" : "probe-failed");
+  }
+  close_received(&r);
+
+  quirk_side("right", "recvmsg(..., MSG_CMSG_CLOEXEC)");
+  if (send_fds(sv[0], &pipefd[0], 1, 1) != 1) return quirk_fail("sendmsg", "%s", strerror(errno));
+  r = receive_fds(sv[1], CMSG_SPACE(sizeof(int)), MSG_CMSG_CLOEXEC, 5000);
+  if (r.nfds != 1) return quirk_fail("recvmsg", "expected 1 descriptor, got %d (%s)", r.nfds, errno_name(r.err));
+  quirk_say("received as fd %d: FD_CLOEXEC %s", r.fds[0], (fcntl(r.fds[0], F_GETFD) & FD_CLOEXEC) ? "set" : "clear");
+  quirk_value("flag_cloexec", "%s", (fcntl(r.fds[0], F_GETFD) & FD_CLOEXEC) ? "set" : "clear");
+  {
+    int open_there = probe_in_exec_child(self, r.fds[0]);
+    quirk_say("an exec'd child: fd %d is %s there", r.fds[0], open_there == 0 ? "open: leaked" : open_there == 1 ? "closed" : "unknown (probe failed)");
+    quirk_value("flag_in_child", "%s", open_there == 0 ? "open" : open_there == 1 ? "closed" : "probe-failed");
+  }
+  close_received(&r);
+  quirk_note("MSG_CMSG_CLOEXEC is Linux's (FreeBSD and others have it too, not every POSIX system): elsewhere, set FD_CLOEXEC with fcntl at once, which leaves a window in which another thread's fork+exec inherits it.");
+  (void)close(sv[0]);
+  (void)close(sv[1]);
+  (void)close(pipefd[0]);
+  (void)close(pipefd[1]);
+  return 0;
+}
+
+/* One run of cmsg-ctrunc: three descriptors sent, received with control_len bytes. */
+static int ctrunc_case(int sender, int receiver, const char *key, size_t control_len) {
+  int three[3], before, after;
+  struct received r;
+  for (int i = 0; i < 3; i++) {
+    three[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (three[i] < 0) return quirk_fail("open /dev/null", "%s", strerror(errno));
+  }
+  if (send_fds(sender, three, 3, 1) != 1) return quirk_fail("sendmsg", "%s", strerror(errno));
+  for (int i = 0; i < 3; i++) (void)close(three[i]); /* in flight now: only the message holds them */
+  before = open_fd_count();
+  r = receive_fds(receiver, control_len, 0, 5000);
+  after = open_fd_count();
+  quirk_say("control buffer of %zu bytes: recvmsg %zd byte(s), MSG_CTRUNC %s, %d of 3 installed, open descriptors %d -> %d",
+            control_len, r.bytes, (r.flags & MSG_CTRUNC) ? "set" : "clear", r.nfds, before, after);
+  quirk_value(key, "ctrunc=%s installed=%d opened=%d", (r.flags & MSG_CTRUNC) ? "yes" : "no", r.nfds, after - before);
+  close_received(&r);
+  if (open_fd_count() != before) return quirk_fail("cmsg-ctrunc", "descriptors still open after closing the installed ones");
+  return 0;
+}
+
+/*
+ * cmsg-ctrunc: three descriptors in one message, received with a control buffer too small
+ * for them (none, room for one by CMSG_SPACE) and with room for all three.
+ */
+static int cmsg_ctrunc(int argc, char **argv, const char *self) {
+  int sv[2];
+  (void)argc, (void)argv, (void)self;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return quirk_fail("socketpair", "%s", strerror(errno));
+  quirk_side("wrong", "no control buffer at all");
+  if (ctrunc_case(sv[0], sv[1], "no_buffer", 0) != 0) return 1;
+  quirk_side("wrong", "a buffer of CMSG_SPACE(sizeof(int)), \"room for one\"");
+  if (ctrunc_case(sv[0], sv[1], "room_for_one", CMSG_SPACE(sizeof(int))) != 0) return 1;
+  quirk_side("right", "a buffer of CMSG_SPACE(3 * sizeof(int))");
+  if (ctrunc_case(sv[0], sv[1], "room_for_three", CMSG_SPACE(3 * sizeof(int))) != 0) return 1;
+  quirk_note("the descriptors that did not fit are closed by the kernel and gone; those that fit are open in the receiver even though MSG_CTRUNC says the message was cut: check the flag and close what arrived.");
+  (void)close(sv[0]);
+  (void)close(sv[1]);
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS[] = {
   {"article-c-parent", "COMMAND [ARGS...]: the article's C parent's stderr dup2 and sleep(1)", article_c_parent},
   {"stamp-child", "helper: LINES GAP_MS, time-stamped lines alternating stdout and stderr", stamp_child},
   {"write-cost", "[SIZE...]: time per write, pipe vs Unix socket pair", write_cost},
+  {"scm-rights-payload", "SCM_RIGHTS with no data byte vs one, SOCK_STREAM and SOCK_SEQPACKET", scm_rights_payload},
+  {"received-fd-cloexec", "a received descriptor in an exec'd child, with and without MSG_CMSG_CLOEXEC", received_fd_cloexec},
+  {"cmsg-ctrunc", "three descriptors into a control buffer too small for them", cmsg_ctrunc},
+  {"fd-probe", "helper: FD, exit 0 if FD is open here, 1 if not", fd_probe},
   {NULL, NULL, NULL},
 };

@@ -835,6 +835,288 @@ done:
   return rc;
 }
 
+
+/* ------------------------------------------------ handing sockets over (issue 12) ---- */
+
+/* A worker for these quirks: `quirk_c serve-once MODE` (c/quirks/both_win.c), its stdin a
+ * pipe (*to_child) and its stdout and stderr another (*from_child), read once it has ended. */
+static int start_serve_worker(const char *mode, HANDLE *to_child, HANDLE *from_child, PROCESS_INFORMATION *pi) {
+  char args[64];
+  SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+  STARTUPINFOW si;
+  HANDLE child_in, child_out;
+  wchar_t *cmdline;
+  BOOL ok;
+  snprintf(args, sizeof args, "serve-once %s", mode);
+  if (!CreatePipe(&child_in, to_child, &sa, 0) || !CreatePipe(from_child, &child_out, &sa, 1 << 16)) {
+    DWORD e = GetLastError();
+    return quirk_fail("CreatePipe", "%s (%lu)", win32_name(e), e);
+  }
+  if (make_inheritable(*to_child, 0) != 0 || make_inheritable(*from_child, 0) != 0) return 1;
+  cmdline = self_command_line(args);
+  if (cmdline == NULL) return quirk_fail("command line", "GetModuleFileNameW or conversion failed (%lu)", GetLastError());
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = child_in;
+  si.hStdOutput = child_out;
+  si.hStdError = child_out;
+  ok = CreateProcessW(NULL, cmdline, NULL, NULL, TRUE, 0, NULL, NULL, &si, pi);
+  free(cmdline);
+  CloseHandle(child_in);
+  CloseHandle(child_out);
+  if (!ok) {
+    DWORD e = GetLastError();
+    return quirk_fail("CreateProcessW", "%s (%lu)", win32_name(e), e);
+  }
+  CloseHandle(pi->hThread);
+  return 0;
+}
+
+/* Gives the worker its bytes on stdin, waits for it (bounded), says what it wrote, and
+ * reports its exit code and the Winsock error it named (or "none") as PREFIX_exit, PREFIX_error. */
+static int feed_and_finish(PROCESS_INFORMATION *pi, HANDLE to_child, HANDLE from_child, const void *bytes, DWORD len, const char *prefix) {
+  char out[1024], key[64], err[32] = "none";
+  DWORD wrote = 0, got;
+  long code;
+  const char *wsa;
+  if (len > 0 && (!WriteFile(to_child, bytes, len, &wrote, NULL) || wrote != len)) {
+    DWORD e = GetLastError();
+    return quirk_fail("WriteFile to the worker", "%s (%lu)", win32_name(e), e);
+  }
+  CloseHandle(to_child);
+  code = finish_child(pi);
+  got = drain_pipe(from_child, out, sizeof out - 1);
+  CloseHandle(from_child);
+  out[got] = '\0';
+  out[strcspn(out, "\r\n")] = '\0';
+  quirk_say("worker %lu: exit code %ld%s%s", pi->dwProcessId, code, got > 0 ? ", it wrote: " : "", out);
+  wsa = strstr(out, "WSAE");
+  if (wsa != NULL) snprintf(err, sizeof err, "%.*s", (int)strcspn(wsa, " ()"), wsa);
+  snprintf(key, sizeof key, "%s_exit", prefix);
+  quirk_value(key, "%ld", code);
+  snprintf(key, sizeof key, "%s_error", prefix);
+  quirk_value(key, "%s", err);
+  return 0;
+}
+
+/* What the client end of the connection holds now: says it and reports PREFIX_banner. */
+static void client_banner(SOCKET client, const char *prefix) {
+  char buf[256], key[64];
+  int n = read_until_quiet(client, buf, (int)sizeof buf - 1);
+  if (n < 0) n = 0;
+  buf[n < (int)sizeof buf - 1 ? n : (int)sizeof buf - 1] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  quirk_say("the client read \"%s\"", buf);
+  snprintf(key, sizeof key, "%s_banner", prefix);
+  quirk_value(key, "%s", strstr(buf, "served this connection") != NULL ? "yes" : "no");
+}
+
+/* A TCP connection over 127.0.0.1, neither end inheritable: pair[0] the master's accepted
+ * end (what is handed over), pair[1] the client. */
+static int handoff_connection(SOCKET pair[2]) {
+  if (loopback_pair(pair, 0) != 0) return 1;
+  if (make_inheritable((HANDLE)pair[0], 0) != 0 || make_inheritable((HANDLE)pair[1], 0) != 0) return 1;
+  return 0;
+}
+
+/*
+ * wsaduplicatesocket-target: WSADuplicateSocketW makes its WSAPROTOCOL_INFOW for one
+ * process ID, so the worker must exist before the master can hand it anything; the same
+ * bytes given to another process, and a process ID of no process.
+ */
+static int cmd_wsaduplicate_target(int argc, char **argv, const char *self) {
+  SOCKET pair[2];
+  WSAPROTOCOL_INFOW info;
+  PROCESS_INFORMATION a, b;
+  HANDLE a_in, a_out, b_in, b_out;
+  const DWORD no_process = 0x7FFFFFFC;
+  int rc;
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0 || handoff_connection(pair) != 0) return 1;
+
+  quirk_side("info", "WSADuplicateSocketW for a process ID that belongs to no process");
+  rc = WSADuplicateSocketW(pair[0], no_process, &info);
+  {
+    int e = rc == 0 ? 0 : WSAGetLastError();
+    quirk_say("WSADuplicateSocketW(socket, %lu, &info) returned %d%s%s", no_process, rc, rc == 0 ? "" : ", ", rc == 0 ? "" : wsa_name(e));
+    quirk_value("no_process_result", "%s", rc == 0 ? "0" : wsa_name(e));
+  }
+
+  quirk_side("wrong", "the duplicate made for worker A, used by worker B");
+  if (start_serve_worker("info", &a_in, &a_out, &a) != 0 || start_serve_worker("info", &b_in, &b_out, &b) != 0) return 1;
+  quirk_say("workers started first, for their process IDs: A %lu, B %lu", a.dwProcessId, b.dwProcessId);
+  if (WSADuplicateSocketW(pair[0], a.dwProcessId, &info) != 0) {
+    int e = WSAGetLastError();
+    return quirk_fail("WSADuplicateSocketW", "%s (%d)", wsa_name(e), e);
+  }
+  if (feed_and_finish(&b, b_in, b_out, &info, (DWORD)sizeof info, "other") != 0) return 1;
+  client_banner(pair[1], "other");
+
+  quirk_side("right", "the same bytes given to worker A, the process they were made for");
+  if (feed_and_finish(&a, a_in, a_out, &info, (DWORD)sizeof info, "target") != 0) return 1;
+  client_banner(pair[1], "target");
+  closesocket(pair[0]);
+  closesocket(pair[1]);
+  return 0;
+}
+
+/*
+ * duplicatehandle-socket: DuplicateHandle on a SOCKET, within this process and into a
+ * worker, which Microsoft says not to do (with layered service providers it fails); the
+ * Winsock FAQ calls socket and file handles the same thing.
+ */
+static int cmd_duplicatehandle_socket(int argc, char **argv, const char *self) {
+  SOCKET pair[2];
+  HANDLE dup = NULL, remote = NULL, w_in, w_out;
+  PROCESS_INFORMATION w;
+  WSAPROTOCOL_INFOW info;
+  int type = 0, len = (int)sizeof type;
+  unsigned long long value;
+  (void)argc, (void)argv, (void)self;
+  if (start_winsock() != 0 || handoff_connection(pair) != 0) return 1;
+
+  quirk_side("info", "DuplicateHandle on the accepted SOCKET, within this process");
+  if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)pair[0], GetCurrentProcess(), &dup, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    DWORD e = GetLastError();
+    quirk_say("DuplicateHandle failed: %s (%lu)", win32_name(e), e);
+    quirk_value("local_duplicate", "%s", win32_name(e));
+  } else {
+    int sent, e;
+    quirk_say("DuplicateHandle succeeded: %p for socket %p", (void *)dup, (void *)(uintptr_t)pair[0]);
+    quirk_value("local_duplicate", "ok");
+    sent = getsockopt((SOCKET)dup, SOL_SOCKET, SO_TYPE, (char *)&type, &len);
+    e = sent == 0 ? 0 : WSAGetLastError();
+    quirk_say("getsockopt(duplicate, SO_TYPE): %s", sent == 0 ? (type == SOCK_STREAM ? "SOCK_STREAM" : "another type") : wsa_name(e));
+    quirk_value("local_sotype", "%s", sent == 0 ? (type == SOCK_STREAM ? "SOCK_STREAM" : "other") : wsa_name(e));
+    sent = send((SOCKET)dup, "via the duplicate served this connection\n", 42, 0);
+    e = sent == SOCKET_ERROR ? WSAGetLastError() : 0;
+    quirk_say("send(duplicate): %d%s%s", sent, e ? " " : "", e ? wsa_name(e) : "");
+    quirk_value("local_send", "%s", sent == 42 ? "ok" : wsa_name(e));
+    client_banner(pair[1], "local");
+    (void)closesocket((SOCKET)dup);
+  }
+
+  quirk_side("wrong", "DuplicateHandle into a worker's process, the handle value sent on its stdin");
+  if (start_serve_worker("handle", &w_in, &w_out, &w) != 0) return 1;
+  if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)pair[0], w.hProcess, &remote, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    DWORD e = GetLastError();
+    quirk_say("DuplicateHandle into worker %lu failed: %s (%lu)", w.dwProcessId, win32_name(e), e);
+    quirk_value("remote_duplicate", "%s", win32_name(e));
+    value = 0;
+  } else {
+    quirk_say("DuplicateHandle into worker %lu: handle %p there", w.dwProcessId, (void *)remote);
+    quirk_value("remote_duplicate", "ok");
+    value = (unsigned long long)(uintptr_t)remote;
+  }
+  if (feed_and_finish(&w, w_in, w_out, &value, (DWORD)sizeof value, "remote") != 0) return 1;
+  client_banner(pair[1], "remote");
+
+  quirk_side("right", "WSADuplicateSocketW for the worker's process ID");
+  if (start_serve_worker("info", &w_in, &w_out, &w) != 0) return 1;
+  if (WSADuplicateSocketW(pair[0], w.dwProcessId, &info) != 0) {
+    int e = WSAGetLastError();
+    return quirk_fail("WSADuplicateSocketW", "%s (%d)", wsa_name(e), e);
+  }
+  if (feed_and_finish(&w, w_in, w_out, &info, (DWORD)sizeof info, "wsadup") != 0) return 1;
+  client_banner(pair[1], "wsadup");
+  quirk_note("Wine has no layered service providers: the failure Microsoft warns of (an LSP's socket that the target process cannot import) is documented only, not shown here.");
+  closesocket(pair[0]);
+  closesocket(pair[1]);
+  return 0;
+}
+
+
+/* ------------------------------------ the Winsock FAQ's own example (issue 12) ---- */
+
+/* `faq-child FD` (helper child): the FAQ's child, reading ints from the inherited CRT
+ * descriptor FD; unlike the FAQ's, it reads until end of stream, as a child must when the
+ * parent may stop early, and says how many it got. */
+static int cmd_faq_child(int argc, char **argv, const char *self) {
+  int fd, problem, count = 0, n;
+  (void)self;
+  if (argc < 1) return quirk_fail("faq-child", "usage: faq-child FD");
+  fd = atoi(argv[0]);
+  while ((n = _read(fd, &problem, sizeof problem)) == (int)sizeof problem) count++;
+  quirk_say("the child read %d problem(s), then %s", count, n == 0 ? "end of stream" : "an error");
+  return n == 0 ? 0 : 1;
+}
+
+/* One run of the FAQ's parent: its _pipe (with `flags`), spawnl of the child with the read
+ * descriptor's number, 3 problems written, the write end closed, the child waited for. */
+static int faq_run(int flags, int dup_read_end, const char *key, DWORD wait_ms) {
+  enum { READ_END = 0, WRITE_END = 1 };
+  char self[MAX_PATH], num[16];
+  int hpipe[2], given, problem;
+  intptr_t child;
+  DWORD n = GetModuleFileNameA(NULL, self, MAX_PATH);
+  if (n == 0 || n >= MAX_PATH) return quirk_fail("GetModuleFileNameA", "%lu", GetLastError());
+  if (_pipe(hpipe, 256, flags) != 0) return quirk_fail("_pipe", "%s", strerror(errno));
+  /* With _O_NOINHERIT, an inheritable copy of the read end only: _dup makes one. */
+  given = dup_read_end ? _dup(hpipe[READ_END]) : hpipe[READ_END];
+  if (given < 0) return quirk_fail("_dup", "%s", strerror(errno));
+  snprintf(num, sizeof num, "%d", given);
+  if (fflush(stdout) != 0) return quirk_fail("fflush", "%s", strerror(errno));
+  child = _spawnl(_P_NOWAIT, self, self, "faq-child", num, NULL);
+  if (child == -1) return quirk_fail("_spawnl", "%s", strerror(errno));
+  if (dup_read_end) (void)_close(given);
+  for (problem = 1000; problem <= 3000; problem += 1000) {
+    if (_write(hpipe[WRITE_END], &problem, sizeof problem) != (int)sizeof problem) return quirk_fail("_write", "%s", strerror(errno));
+  }
+  /* The parent stops early (it wrote 3 problems, not 8) and closes its write end. */
+  (void)_close(hpipe[WRITE_END]);
+  (void)_close(hpipe[READ_END]);
+  if (WaitForSingleObject((HANDLE)child, wait_ms) == WAIT_OBJECT_0) {
+    quirk_say("the parent wrote 3 problems and closed its write end: the child ended");
+    quirk_value(key, "ended");
+  } else {
+    quirk_say("the parent wrote 3 problems and closed its write end: the child still waits in _read after %lu ms (terminated now)", wait_ms);
+    quirk_value(key, "blocked");
+    (void)TerminateProcess((HANDLE)child, 9);
+    (void)WaitForSingleObject((HANDLE)child, CHILD_TIMEOUT_MS);
+  }
+  CloseHandle((HANDLE)child);
+  return 0;
+}
+
+/*
+ * faq-pass-handle-example: two details of the Winsock FAQ's "How to Pass a Socket Handle"
+ * example. Its _pipe makes both ends inheritable, so the child inherits the write end too
+ * and never sees end of stream if the parent stops early; and its failure test
+ * `termstat & 0x0` is 0 whatever the child's exit code.
+ */
+static int cmd_faq_example(int argc, char **argv, const char *self_name) {
+  char self[MAX_PATH];
+  int termstat = 0, masked;
+  intptr_t child;
+  DWORD n = GetModuleFileNameA(NULL, self, MAX_PATH);
+  (void)argc, (void)argv, (void)self_name;
+  if (n == 0 || n >= MAX_PATH) return quirk_fail("GetModuleFileNameA", "%lu", GetLastError());
+
+  quirk_side("wrong", "the FAQ's _pipe(hpipe, 256, O_BINARY): the child inherits the write end too");
+  /* 5 s is long for a child with 3 ints to read; the right way below is given 20 s, so that
+   * a slow machine cannot make the difference. */
+  if (faq_run(_O_BINARY, 0, "faq_pipe", 5000) != 0) return 1;
+  quirk_side("right", "_pipe(..., O_BINARY | O_NOINHERIT), and an inheritable _dup of the read end only");
+  if (faq_run(_O_BINARY | _O_NOINHERIT, 1, "noinherit_pipe", 20000) != 0) return 1;
+
+  quirk_side("wrong", "the FAQ's check: if (termstat & 0x0) perror(\"Child failed\")");
+  if (fflush(stdout) != 0) return quirk_fail("fflush", "%s", strerror(errno));
+  child = _spawnl(_P_NOWAIT, self, self, "sleep-child", "0", "3", NULL);
+  if (child == -1) return quirk_fail("_spawnl", "%s", strerror(errno));
+  if (_cwait(&termstat, child, _WAIT_CHILD) == -1) return quirk_fail("_cwait", "%s", strerror(errno));
+  masked = termstat & 0x0;
+  quirk_say("a child that exits with code 3: _cwait gives termstat %d; termstat & 0x0 = %d, so \"Child failed\" is %s", termstat, masked,
+            masked ? "printed" : "never printed");
+  quirk_value("termstat", "%d", termstat);
+  quirk_value("termstat_and_0", "%d", masked);
+  quirk_side("right", "if (termstat != 0): any exit code but 0 is a failure");
+  quirk_say("termstat != 0 is %s for the same child", termstat != 0 ? "true: the failure is seen" : "false");
+  quirk_value("termstat_nonzero", "%s", termstat != 0 ? "true" : "false");
+  quirk_note("x & 0 is 0 for every x: the FAQ's test cannot fire, for any exit code; a crash (0xC0000005) too.");
+  return 0;
+}
+
 const struct quirk_command QUIRK_COMMANDS[] = {
   {"select-on-pipe", "select() on a pipe handle vs on a socket pair", cmd_select_on_pipe},
   {"setvbuf-line-buffering", "setvbuf(_IOLBF) return values and buffering vs one write per line", cmd_setvbuf},
@@ -850,5 +1132,9 @@ const struct quirk_command QUIRK_COMMANDS[] = {
   {"exec-pid", "prints its pid, then _execv's print-pid, which prints its own", cmd_exec_pid},
   {"print-pid", "(helper child) prints its pid", cmd_print_pid},
   {"emit-mode", "(helper child) text|binary: \"one\\ntwo\\n\" in one _write, fd 1 in that mode", cmd_emit_mode},
+  {"wsaduplicatesocket-target", "WSADuplicateSocketW's info used by the target, by another process, for no process", cmd_wsaduplicate_target},
+  {"duplicatehandle-socket", "DuplicateHandle on a SOCKET, here and into a worker, vs WSADuplicateSocketW", cmd_duplicatehandle_socket},
+  {"faq-pass-handle-example", "the Winsock FAQ's example: the inherited write end, termstat & 0x0", cmd_faq_example},
+  {"faq-child", "(helper child) FD: reads ints from CRT descriptor FD until end of stream", cmd_faq_child},
   {NULL, NULL, NULL},
 };
