@@ -1,6 +1,7 @@
 /**
- * Quirk 18: Windows has no signals between processes: SIGTERM, SIGINT and SIGKILL all end
- * in TerminateProcess, and no handler in the child runs.
+ * Quirk 18: Windows has no signals between processes: through libuv, SIGTERM, SIGINT,
+ * SIGKILL and SIGQUIT all end in TerminateProcess, no handler in the child runs, and other
+ * signals are ENOSYS.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { C_CHILD_PATH, ipc, isNativeError, signalName, signalNumber } from '../../parent/native.ts';
