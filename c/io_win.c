@@ -16,8 +16,11 @@ int ipc_io_init(ipc_error *err) {
 }
 
 ipc_fd ipc_tcp_socket(ipc_error *err) {
-  /* WSASocket with dwFlags 0, not socket(): socket() creates overlapped sockets, and only
-   * non-overlapped ones work as a child's std handles (Microsoft KB Q131623).
+  /* WSASocket with dwFlags 0, not socket(): socket() creates overlapped sockets (Microsoft,
+   * "Default state for a socket's overlapped attribute"), and a child's C runtime writes
+   * to its std handles with WriteFile and a NULL lpOverlapped, which on an overlapped
+   * handle "can incorrectly report that the write operation is complete" (the WriteFile
+   * documentation; libuv#2961): undefined behaviour, not a certain loss.
    * WSA_FLAG_NO_HANDLE_INHERIT keeps the socket out of every child that is not handed it
    * explicitly (Windows 7 SP1 and later). */
   SOCKET s = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);

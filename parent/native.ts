@@ -40,7 +40,7 @@ export interface SpawnOptions {
    * false or omitted: the child belongs to this parent's tree. POSIX: it leads its own
    * process group (pgid == pid), so killTree reaches its children too, and a watchdog
    * kills that group if this process ends, however it ends (c/guard_posix.c). Windows: it
-   * runs in a kill-on-close job.
+   * runs in a kill-on-close job of its own, so killTree reaches its grandchildren too.
    * true: detached (the libuv guide's "Detaching processes"): a new session on POSIX
    * (setsid), DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP outside every job on Windows;
    * never guarded, it keeps running after this process ends.

@@ -140,7 +140,7 @@ test('lookup: the current folder is not searched for a bare name; .\\name and a 
   }
 });
 
-/** A batch file that echoes its first argument (the WINDOWS-FACTS.md reproduction). */
+/** A batch file that echoes its first argument (the BatBadBut case of docs/windows.md, row 19). */
 function batchFolder(): { dir: string; bat: string; cmd: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ipc-batch-'));
   const bat = join(dir, 't.bat');

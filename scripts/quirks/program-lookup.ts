@@ -30,12 +30,16 @@ export const quirk: Quirk = {
       'search order, which predates PATH-only conventions. The search happens in the parent, before the child or its environment exists.',
     platforms: "Windows (all versions). POSIX's execvp and posix_spawnp search PATH only, and an empty PATH entry means the current folder.",
     handled:
-      'c/spawn_win.c hands the command line to CreateProcessW with lpApplicationName NULL (as of this entry), so this search order applies to ' +
-      "commands after `--` and in `--config` whose argv[0] has no folder; libuv's `search_path` shows the alternative: resolve argv[0] along the " +
-      "child's own PATH and PATHEXT before CreateProcess, and refuse `.bat`/`.cmd`. Give a full path to be sure which program runs.",
+      "c/spawn_win.c no longer leaves the search to CreateProcessW. It resolves argv[0] itself, by the rules of libuv's `search_path`: a bare name " +
+      "along the PATH of the child's own environment, as given if it has an extension, then with `.com` and `.exe` appended; a name with a folder " +
+      "only there, relative to the child's working folder, tried exactly as given first. The file found goes to CreateProcessW as lpApplicationName, " +
+      "so the parent program's folder, the current folder and the system folders are searched only when PATH names them. One difference from libuv: " +
+      "a bare name is never looked up in the current folder first (write `.\\name` for that). A `.bat` or `.cmd` file (any case, also `x.bat.`) " +
+      "is refused with EINVAL naming BatBadBut / CVE-2024-27980, as Node's spawn refuses it since April 2024. Seen under Wine (test/windows.test.ts): " +
+      "before this, a PATH given only to the child was not searched, a bare name in the current folder ran, and a batch file's injected command ran.",
     source:
       'Microsoft docs, `CreateProcessW` (the search order for lpCommandLine; ".exe" appended; batch files need cmd.exe); libuv src/win/process.c ' +
-      '`search_path`; CVE-2024-27980 (BatBadBut).',
+      '`search_path`; CVE-2024-27980 (BatBadBut); Node.js security releases of April 2024 (batch files refused by `spawn`).',
   },
   async show() {
     return runQuirkC('program-lookup');

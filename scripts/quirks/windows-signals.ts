@@ -1,6 +1,7 @@
 /**
- * Quirk 18: Windows has no signals between processes: SIGTERM, SIGINT and SIGKILL all end
- * in TerminateProcess, and no handler in the child runs.
+ * Quirk 18: Windows has no signals between processes: through libuv, SIGTERM, SIGINT,
+ * SIGKILL and SIGQUIT all end in TerminateProcess, no handler in the child runs, and other
+ * signals are ENOSYS.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { C_CHILD_PATH, ipc, isNativeError, signalName, signalNumber } from '../../parent/native.ts';
@@ -66,7 +67,11 @@ export const quirk: Quirk = {
       '(a child started with `CREATE_NEW_PROCESS_GROUP`) or CTRL_C to every process of the console, which a child sees as SIGBREAK or SIGINT. ' +
       'They need a shared console, which the demonstration here does not have.',
     platforms: 'Windows (all versions).',
-    handled: 'c/spawn_win.c `ipc_kill` ends the child with `TerminateProcess` when asked for SIGTERM, SIGINT or SIGKILL, and `ipc_wait` reports the requested signal (libuv\'s rule), so the parent prints `killed by SIGTERM` on every platform; the tests that need real signals are skipped on Windows with the reason.',
+    handled:
+      'c/spawn_win.c follows libuv\'s rule: SIGTERM, SIGKILL, SIGINT and SIGQUIT end the child with `TerminateProcess` (`ipc_kill`) or its whole job ' +
+      'with `TerminateJobObject` (`ipc_kill_tree`), and `ipc_wait` reports the requested signal, so the parent prints `killed by SIGTERM` on every ' +
+      'platform; 0 only checks that the child runs; any other signal is ENOSYS. No console event is sent, so a Windows child cannot clean up when ' +
+      'the parent stops it. The tests that need real signals are skipped on Windows with the reason.',
     source: 'libuv\'s guide, "Processes" ("Sending signals to processes"); libuv src/win/process.c `uv__kill` (the SIGQUIT case, ENOSYS for the rest); Node docs, "Signal events" (Windows); Microsoft docs, `GenerateConsoleCtrlEvent` and "Process Creation Flags" (CREATE_NEW_PROCESS_GROUP).',
     alsoGuardedBy: '"spawn: missing program -> ENOENT with the path; wait and kill report exits" in test/native.test.ts (killed by SIGTERM)',
     wineNote: 'Wine terminates the same way, but its TerminateProcess takes effect at once (Windows: asynchronously) and returns TRUE on a dead process; and there is no console under the test runner, so Ctrl-C reaching every console process cannot be shown.',
