@@ -120,7 +120,8 @@ for (const variant of VARIANT_NAMES) {
   // terminal's Ctrl-C (SIGINT to the foreground group).
   test(`lifetime (${variant}): Ctrl-C typed in a terminal stops every tree`, { skip: POSIX_ONLY || (!existsSync('/usr/bin/script') && 'needs util-linux script for a pseudo-terminal') }, async (t) => {
     t.timeoutAfter(60_000);
-    const parent = compiledParentArgv(['--variant', variant, '--children', '2', '--', 'sh', '-c', 'sleep 100 & echo $!; wait']);
+    // --color never: on a terminal the labels are coloured, and this test reads the pids.
+    const parent = compiledParentArgv(['--variant', variant, '--children', '2', '--color', 'never', '--', 'sh', '-c', 'sleep 100 & echo $!; wait']);
     const p = spawn('script', ['-qfec', `exec ${parent.map((a) => `'${a}'`).join(' ')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
     let text = '';
     p.stdout.on('data', (b: Buffer) => (text += b.toString('latin1')));
