@@ -158,19 +158,23 @@ static int watchdog_file_actions(posix_spawn_file_actions_t *fa, int read_end, i
 }
 
 /* Its own process group (out of reach of the terminal's keys and of signals sent to this
- * process's group), default signal actions (Node ignores SIGPIPE), nothing blocked. */
+ * process's group), default signal actions (Node ignores SIGPIPE), and every signal
+ * blocked: until posix_spawn's setpgid the watchdog is still in our group, and a signal
+ * sent to it then (a terminal's Ctrl-C, a kill -USR1 -PGID) would otherwise end it with
+ * its default action. watchdog.c ignores those signals first, then unblocks. Seen: a
+ * program sending SIGUSR1 to its group while spawning killed its watchdog (SIGUSR1), and
+ * itself by SIGPIPE at the next "+PGID" write (test/spawn-paths.test.ts, signal-window). */
 static int watchdog_attributes(posix_spawnattr_t *attr, ipc_error *err) {
-  sigset_t all, none;
+  sigset_t all;
   short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
   int rc;
 #ifdef POSIX_SPAWN_CLOEXEC_DEFAULT
   flags |= POSIX_SPAWN_CLOEXEC_DEFAULT; /* macOS: nothing but what the file actions name */
 #endif
   sigfillset(&all);
-  sigemptyset(&none);
   rc = posix_spawnattr_setpgroup(attr, 0);
   if (rc == 0) rc = posix_spawnattr_setsigdefault(attr, &all);
-  if (rc == 0) rc = posix_spawnattr_setsigmask(attr, &none);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(attr, &all);
   if (rc == 0) rc = posix_spawnattr_setflags(attr, flags);
   if (rc != 0) return ipc_fail_errno(err, rc, "posix_spawnattr");
   return 0;

@@ -101,11 +101,17 @@ static int handle_line(const char *line) {
 static void ignore_stop_signals(void) {
   static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
   struct sigaction sa;
+  sigset_t none;
   size_t i;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_IGN;
   sigemptyset(&sa.sa_mask);
   for (i = 0; i < sizeof ignored / sizeof ignored[0]; i++) (void)sigaction(ignored[i], &sa, NULL);
+  /* The parent starts us with every signal blocked (guard_posix.c): one sent to its
+   * process group while we were still in it, between fork and setpgid, waits pending.
+   * Ignoring a pending signal discards it, so only now is it safe to unblock. */
+  sigemptyset(&none);
+  (void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /* Reads until end of file. Returns the exit status: 0 at end of file, 1 on a read error.
