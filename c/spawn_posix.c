@@ -71,9 +71,16 @@ static int check_cwd(const char *cwd, ipc_error *err) {
   return 0;
 }
 
+/* posix_spawn_file_actions_addclosefrom_np: glibc 2.34 and later. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#  define IPC_HAVE_ADDCLOSEFROM 1
+#endif
+
 /* The descriptors the handoff hands to a worker (docs/handoff.md), kept at their numbers.
  * dup2 onto itself clears close-on-exec in the child only (POSIX 2024; glibc since 2.29),
  * so the parent's copy stays close-on-exec and no other child inherits it. */
+#ifdef IPC_HAVE_ADDCLOSEFROM
+/* Only needed to close the gaps below the extras before closefrom (extra_fd_actions). */
 static int is_extra(const ipc_spawn_options *o, int fd) {
   size_t i;
   for (i = 0; i < o->extra_count; i++)
@@ -88,12 +95,13 @@ static int highest_extra_fd(const ipc_spawn_options *o) {
     if (o->extra_fds[i] > high) high = o->extra_fds[i];
   return high;
 }
+#endif
 
 static int extra_fd_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options *o) {
   int rc = 0, fd;
   size_t i;
   for (i = 0; i < o->extra_count && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(fa, o->extra_fds[i], o->extra_fds[i]);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#ifdef IPC_HAVE_ADDCLOSEFROM
   /* closefrom starts above the highest extra; the gaps below it are closed one by one
    * (glibc ignores EBADF for a close action on a descriptor that is not open). */
   for (fd = 3; fd < highest_extra_fd(o) && rc == 0; fd++)
@@ -114,7 +122,7 @@ static int file_actions(posix_spawn_file_actions_t *fa, const ipc_spawn_options 
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa, o->stdout_fd, 1);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(fa, o->stderr_fd, 2);
   if (rc == 0) rc = extra_fd_actions(fa, o);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#ifdef IPC_HAVE_ADDCLOSEFROM
   /* Belt and braces: a descriptor some library opened without close-on-exec would
    * otherwise leak into the child (node-pty #657). Past the extra descriptors: those
    * below them that are not extras get their own close actions (extra_fd_actions).
