@@ -18,7 +18,10 @@
  *                  35 MB of memory, not throughput; the W3 start-up table shows both anyway
  *
  * Measures the project's parent in its four variants against a minimal C relay (the
- * practical limit, c/bench/relay.c) on four workloads:
+ * practical limit, c/bench/relay.c) over the same transport - socket pairs for socketpair,
+ * pipe-thread and libuv (child_process's pipes are socket pairs on Linux), pipes for
+ * posix - and shows the relay's own socket pairs / pipes ratio per write size, on four
+ * workloads:
  *   W1 throughput  3 children x 1,000,000 lines of 100 bytes, alternating stdout/stderr,
  *                  parent output to /dev/null; children write one line per write(2)
  *                  ("line") or 64 KiB at a time ("buffered"); plus one separate run per row

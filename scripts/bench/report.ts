@@ -4,9 +4,18 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../parent/native.ts';
 import type { Options } from './options.ts';
 import { failures, sp, type Results } from './results.ts';
-import { ROWS, TSX_ROW } from './rows.ts';
+import { isRelay, RELAY_OF, ROWS, TSX_ROW, type Row } from './rows.ts';
 import { cell, num, ratio } from './stats.ts';
 import { SPAWNERS } from './w3.ts';
+
+const WRITES = { line: 'one write per line', buffered: '64 KiB writes' } as const;
+
+/** The row's median against the median of the C relay over the same transport. */
+function vsRelay(table: Results['w1'] | Results['w2'], keyPrefix: string, row: Row, key: string): string {
+  const relay = RELAY_OF[row.transport];
+  if (row.id === relay) return '1×';
+  return ratio(sp(table[`${keyPrefix}${row.id}`]?.samples, key)?.median, sp(table[`${keyPrefix}${relay}`]?.samples, key)?.median);
+}
 
 export function markdown(o: Options, res: Results): string {
   const s = o.sizes;
@@ -28,29 +37,37 @@ export function markdown(o: Options, res: Results): string {
     const mb = (3 * s.w1Lines * s.lineBytes) / 1e6;
     L.push(`### W1 throughput: 3 children × ${s.w1Lines.toLocaleString('en')} lines of ${s.lineBytes} bytes (${num(mb)} MB), output to /dev/null`);
     L.push('');
-    L.push('| parent | child writes | MB/s | wall s | wall × C relay | parent CPU s | of it user / sys | peak RSS MB | every line (pipe run) |');
-    L.push('|---|---|---|---|---|---|---|---|---|');
+    L.push('| parent | reads from | child writes | MB/s | wall s | wall × C relay, same transport | parent CPU s | of it user / sys | peak RSS MB | every line (pipe run) |');
+    L.push('|---|---|---|---|---|---|---|---|---|---|');
     for (const mode of ['line', 'buffered'] as const) {
-      const cWall = sp(res.w1[`${mode}/c-relay`]?.samples, 'wall_s')?.median;
       for (const row of ROWS) {
         const e = res.w1[`${mode}/${row.id}`];
         const wall = sp(e?.samples, 'wall_s');
         const check = e?.check ? (e.check.ok ? `ok (${e.check.detail})` : `**FAILED** (${e.check.detail})`) : '–';
-        L.push(`| ${row.label} | ${mode === 'line' ? 'one write per line' : '64 KiB writes'} | ${cell(sp(e?.samples, 'mb_s'), 1)} | ${cell(wall)}${failures(e?.samples)} | ${row.id === 'c-relay' ? '1×' : ratio(wall?.median, cWall)} | ${cell(sp(e?.samples, 'cpu_s'))} | ${num(sp(e?.samples, 'user_s')?.median ?? NaN)} / ${num(sp(e?.samples, 'sys_s')?.median ?? NaN)} | ${cell(sp(e?.samples, 'rss_mb'), 1)} | ${check} |`);
+        L.push(`| ${row.label} | ${row.transport} | ${WRITES[mode]} | ${cell(sp(e?.samples, 'mb_s'), 1)} | ${cell(wall)}${failures(e?.samples)} | ${vsRelay(res.w1, `${mode}/`, row, 'wall_s')} | ${cell(sp(e?.samples, 'cpu_s'))} | ${num(sp(e?.samples, 'user_s')?.median ?? NaN)} / ${num(sp(e?.samples, 'sys_s')?.median ?? NaN)} | ${cell(sp(e?.samples, 'rss_mb'), 1)} | ${check} |`);
       }
+    }
+    L.push('');
+    L.push('The technique\'s own cost: the same C relay over socket pairs and over pipes (Linux):');
+    L.push('');
+    L.push('| child writes | socket-pair relay wall s | pipe relay wall s | socket pairs / pipes |');
+    L.push('|---|---|---|---|');
+    for (const mode of ['line', 'buffered'] as const) {
+      const sock = sp(res.w1[`${mode}/c-relay`]?.samples, 'wall_s');
+      const pipe = sp(res.w1[`${mode}/c-relay-pipe`]?.samples, 'wall_s');
+      L.push(`| ${WRITES[mode]} | ${cell(sock)} | ${cell(pipe)} | ${ratio(sock?.median, pipe?.median)} |`);
     }
     L.push('');
   }
   if (o.only.has('W2')) {
     L.push(`### W2 latency: 3 children, a stamped line every ${s.w2IntervalMs} ms, ${s.w2Lines} each; reader after the parent, through a pipe`);
     L.push('');
-    L.push('| parent | p50 ms | p99 ms | max ms | p99 × C relay | parent CPU s |');
+    L.push('| parent | p50 ms | p99 ms | max ms | p99 × C relay, same transport | parent CPU s |');
     L.push('|---|---|---|---|---|---|');
-    const cP99 = sp(res.w2['c-relay']?.samples, 'p99_ms')?.median;
     for (const row of ROWS) {
       const e = res.w2[row.id];
       const p99 = sp(e?.samples, 'p99_ms');
-      L.push(`| ${row.label} | ${cell(sp(e?.samples, 'p50_ms'), 3)} | ${cell(p99, 3)}${failures(e?.samples)} | ${cell(sp(e?.samples, 'max_ms'), 3)} | ${row.id === 'c-relay' ? '1×' : ratio(p99?.median, cP99)} | ${cell(sp(e?.samples, 'cpu_s'))} |`);
+      L.push(`| ${row.label} | ${cell(sp(e?.samples, 'p50_ms'), 3)} | ${cell(p99, 3)}${failures(e?.samples)} | ${cell(sp(e?.samples, 'max_ms'), 3)} | ${vsRelay(res.w2, '', row, 'p99_ms')} | ${cell(sp(e?.samples, 'cpu_s'))} |`);
     }
     L.push('');
     L.push(`Latency = the reader's CLOCK_MONOTONIC when its read() returned minus the stamp the child took just before its write(); p50/p99/max are per run (${3 * s.w2Lines} lines), then median (min–max) over the runs.`);
@@ -91,16 +108,14 @@ export function markdown(o: Options, res: Results): string {
     const [lo, hi] = [Math.min(...s.w4Children), Math.max(...s.w4Children)];
     L.push(`### W4 scale: ${s.w4TotalLines.toLocaleString('en')} lines of ${s.lineBytes} bytes in all (${num(total)} MB), one write per line, split over N children; MB/s`);
     L.push('');
-    L.push(`| parent | ${s.w4Children.map((n) => `${n} children`).join(' | ')} | ${hi} vs ${lo} | × C relay at ${hi} | peak RSS MB at ${hi} | every line at ${hi} (pipe run) |`);
+    L.push(`| parent | ${s.w4Children.map((n) => `${n} children`).join(' | ')} | ${hi} vs ${lo} | × C relay at ${hi}, same transport | peak RSS MB at ${hi} | every line at ${hi} (pipe run) |`);
     L.push(`|---|${s.w4Children.map(() => '---|').join('')}---|---|---|---|`);
-    const cHi = sp(res.w4[`${hi}/c-relay`]?.samples, 'wall_s')?.median;
     for (const row of ROWS) {
       const cells = s.w4Children.map((n) => cell(sp(res.w4[`${n}/${row.id}`]?.samples, 'mb_s'), 1) + failures(res.w4[`${n}/${row.id}`]?.samples));
       const a = sp(res.w4[`${lo}/${row.id}`]?.samples, 'mb_s')?.median;
       const b = sp(res.w4[`${hi}/${row.id}`]?.samples, 'mb_s')?.median;
-      const wHi = sp(res.w4[`${hi}/${row.id}`]?.samples, 'wall_s')?.median;
       const check = res.w4[`${hi}/${row.id}`]?.check;
-      L.push(`| ${row.label} | ${cells.join(' | ')} | ${a && b ? `${num((100 * b) / a, 0)}%` : '–'} | ${row.id === 'c-relay' ? '1×' : `${ratio(wHi, cHi)} wall`} | ${cell(sp(res.w4[`${hi}/${row.id}`]?.samples, 'rss_mb'), 1)} | ${check ? (check.ok ? 'ok' : `**FAILED** (${check.detail})`) : '–'} |`);
+      L.push(`| ${row.label} | ${cells.join(' | ')} | ${a && b ? `${num((100 * b) / a, 0)}%` : '–'} | ${isRelay(row) ? '1×' : `${vsRelay(res.w4, `${hi}/`, row, 'wall_s')} wall`} | ${cell(sp(res.w4[`${hi}/${row.id}`]?.samples, 'rss_mb'), 1)} | ${check ? (check.ok ? 'ok' : `**FAILED** (${check.detail})`) : '–'} |`);
     }
     L.push('');
     L.push(`select() takes descriptors below FD_SETSIZE = ${m.fdSetSize}: ${hi} children use ${2 * hi} read ends plus the wakeup pair and fds 0–2, well inside.`);
