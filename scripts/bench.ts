@@ -3,7 +3,7 @@
  *        npm run bench -- --quick           small sizes, 2 repetitions, W4 at 3 and 300 children,
  *                                           no start-up table or profile: a smoke run of about a
  *                                           minute on a quiet 2-core machine, not figures to quote
- *        npx tsx scripts/bench.ts [--quick] [--reps N] [--only W1,W2,W3,W4]
+ *        npx tsx scripts/bench.ts [--quick] [--reps N] [--only W1,W2,W3,W4,W5]
  *                                 [--profile | --no-profile] [--doc | --no-doc] [--tsx]
  *
  *   --reps N       repetitions per row (default 5; --quick: 2); medians need at least 5
@@ -20,7 +20,7 @@
  * Measures the project's parent in its four variants against a minimal C relay (the
  * practical limit, c/bench/relay.c) over the same transport - socket pairs for socketpair,
  * pipe-thread and libuv (child_process's pipes are socket pairs on Linux), pipes for
- * posix - and shows the relay's own socket pairs / pipes ratio per write size, on four
+ * posix - and shows the relay's own socket pairs / pipes ratio per write size, on five
  * workloads:
  *   W1 throughput  3 children x 1,000,000 lines of 100 bytes, alternating stdout/stderr,
  *                  parent output to /dev/null; children write one line per write(2)
@@ -33,6 +33,10 @@
  *                  its fork+exec, child_process.spawn and the C relay; and the parent's
  *                  own start-to-exit time with one /bin/true child
  *   W4 scale       3, 30 and 300 children writing the same total volume (W1 "line" style)
+ *   W5 handoff     connections per second for each socket handoff technique (send, inherit,
+ *                  libuv: docs/handoff.md), `npm run handoff -- --technique T --clients K`
+ *                  with 50 and 1000 clients (--quick: 10 and 100); the rate is the extra
+ *                  connections over the extra wall time, so the start and stop drop out
  * All rows of a workload are measured in the same run, interleaved: every repetition runs
  * each row once, in an order rotated by one per repetition, so machine drift hits all rows
  * alike. Each figure is the median of the repetitions, with min-max.
@@ -65,6 +69,7 @@ import { runW1 } from './bench/w1.ts';
 import { runW2 } from './bench/w2.ts';
 import { runW3 } from './bench/w3.ts';
 import { runW4 } from './bench/w4.ts';
+import { runW5 } from './bench/w5.ts';
 
 
 function loadString(): string {
@@ -103,6 +108,7 @@ async function main(): Promise<void> {
     w2: {},
     w3: {},
     w4: {},
+    w5: {},
     targets: [],
     profile: null,
   };
@@ -113,6 +119,7 @@ async function main(): Promise<void> {
     if (o.only.has('W2')) await runW2(o, res);
     if (o.only.has('W3')) await runW3(o, res, devNull);
     if (o.only.has('W4')) await runW4(o, res, devNull);
+    if (o.only.has('W5')) await runW5(o, res);
     if (o.profile) await runProfile(o, res, devNull);
   } finally {
     closeFd(devNull);

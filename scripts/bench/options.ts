@@ -22,6 +22,9 @@ export interface Sizes {
   w4Children: number[];
   /** Lines per child in the profiled run. */
   profileLines: number;
+  /** W5: connections in the small and the large run of each handoff technique. */
+  w5FewClients: number;
+  w5Clients: number;
 }
 
 export const FULL: Sizes = {
@@ -34,6 +37,8 @@ export const FULL: Sizes = {
   w4TotalLines: 3_000_000,
   w4Children: [3, 30, 300],
   profileLines: 300_000,
+  w5FewClients: 50,
+  w5Clients: 1000,
 };
 
 export const QUICK: Sizes = {
@@ -46,10 +51,12 @@ export const QUICK: Sizes = {
   w4TotalLines: 30_000,
   w4Children: [3, 300],
   profileLines: 30_000,
+  w5FewClients: 10,
+  w5Clients: 100,
 };
 
-export type Workload = 'W1' | 'W2' | 'W3' | 'W4';
-export const WORKLOADS: readonly Workload[] = ['W1', 'W2', 'W3', 'W4'];
+export type Workload = 'W1' | 'W2' | 'W3' | 'W4' | 'W5';
+export const WORKLOADS: readonly Workload[] = ['W1', 'W2', 'W3', 'W4', 'W5'];
 
 export interface Options {
   quick: boolean;
@@ -99,7 +106,7 @@ export function parseOptions(args: string[]): Options {
     only = new Set();
     for (const w of v.only.split(',')) {
       const W = w.trim().toUpperCase();
-      if (!(WORKLOADS as readonly string[]).includes(W)) usage(`unknown workload '${w}' (W1, W2, W3, W4)`);
+      if (!(WORKLOADS as readonly string[]).includes(W)) usage(`unknown workload '${w}' (${WORKLOADS.join(', ')})`);
       only.add(W as Workload);
     }
   }

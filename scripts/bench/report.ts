@@ -7,6 +7,7 @@ import { failures, sp, type Results } from './results.ts';
 import { isRelay, RELAY_OF, ROWS, TSX_ROW, type Row } from './rows.ts';
 import { cell, num, ratio } from './stats.ts';
 import { SPAWNERS } from './w3.ts';
+import { TECHNIQUES } from './w5.ts';
 
 const WRITES = { line: 'one write per line', buffered: '64 KiB writes' } as const;
 
@@ -119,6 +120,20 @@ export function markdown(o: Options, res: Results): string {
     }
     L.push('');
     L.push(`select() takes descriptors below FD_SETSIZE = ${m.fdSetSize}: ${hi} children use ${2 * hi} read ends plus the wakeup pair and fds 0–2, well inside.`);
+    L.push('');
+  }
+  if (o.only.has('W5')) {
+    L.push(`### W5 handoff: connections per second, \`npm run handoff -- --technique T --clients K\` with K = ${s.w5FewClients} and ${s.w5Clients}`);
+    L.push('');
+    L.push(`| technique | connections/s (the ${s.w5Clients - s.w5FewClients} extra connections over the extra wall time) | ${s.w5Clients} clients: wall s | ${s.w5Clients} / wall | master CPU s | master peak RSS MB |`);
+    L.push('|---|---|---|---|---|---|');
+    for (const tq of TECHNIQUES) {
+      const many = res.w5[`many/${tq.id}`]?.samples;
+      const marginal = res.w5[`marginal/${tq.id}`]?.samples;
+      L.push(`| ${tq.label} | ${cell(sp(marginal, 'conn_s'), 0)}${failures(marginal)} | ${cell(sp(many, 'wall_s'))} | ${cell(sp(many, 'conn_s'), 0)} | ${cell(sp(many, 'cpu_s'))} | ${cell(sp(many, 'rss_mb'), 1)} |`);
+    }
+    L.push('');
+    L.push('Each connection is checked by the master itself (banner, echo, end of file), 4 at a time; the master runs as the parents do. Its CPU is its own, not its workers\'.');
     L.push('');
   }
   L.push('### Targets');

@@ -26,6 +26,7 @@ export interface Results {
   w2: Record<string, { samples: RunSample[] }>;
   w3: Record<string, { samples: RunSample[] }>; // key `${batch}/${spawner}` or `startup/${row}`
   w4: Record<string, { samples: RunSample[]; check: CheckResult | null }>; // key `${children}/${row}`
+  w5: Record<string, { samples: RunSample[] }>; // key `${few|many|marginal}/${technique}`
   targets: Target[];
   profile: (ProfileSummary & { command: string }) | null;
 }
