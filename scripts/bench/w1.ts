@@ -27,7 +27,7 @@ export async function runW1(o: Options, res: Results, devNull: number): Promise<
           });
         } else sample.failure = r.failure ?? 'failed';
         res.w1[`${mode}/${row.id}`]!.samples.push(sample);
-        progress(`W1 ${mode.padEnd(8)} rep ${rep + 1}/${s.reps} ${row.id.padEnd(11)} ${r.m ? `${num(r.m.wall_s)} s, ${num(mb / r.m.wall_s)} MB/s` : `FAILED: ${r.failure}`}`);
+        progress(`W1 ${mode.padEnd(8)} rep ${rep + 1}/${s.reps} ${row.id.padEnd(12)} ${r.m ? `${num(r.m.wall_s)} s, ${num(mb / r.m.wall_s)} MB/s` : `FAILED: ${r.failure}`}`);
       }
     }
   }
@@ -36,7 +36,7 @@ export async function runW1(o: Options, res: Results, devNull: number): Promise<
     for (const row of ROWS) {
       const check = await checkRun(row.argv(3, loadWrite(s.w1Lines, s, mode)), 3, s.w1Lines, timeoutMs);
       res.w1[`${mode}/${row.id}`]!.check = check;
-      progress(`W1 ${mode.padEnd(8)} check ${row.id.padEnd(11)} ${check.ok ? 'ok' : 'FAILED'}: ${check.detail}`);
+      progress(`W1 ${mode.padEnd(8)} check ${row.id.padEnd(12)} ${check.ok ? 'ok' : 'FAILED'}: ${check.detail}`);
     }
   }
 }

@@ -32,7 +32,7 @@ export async function runW2(o: Options, res: Results): Promise<void> {
         });
       }
       res.w2[row.id]!.samples.push(sample);
-      progress(`W2 rep ${rep + 1}/${s.reps} ${row.id.padEnd(11)} ${sample.ok ? `p50 ${num(sample.p50_ms as number, 3)} ms, p99 ${num(sample.p99_ms as number, 3)} ms, max ${num(sample.max_ms as number, 3)} ms` : `FAILED: ${sample.failure}`}`);
+      progress(`W2 rep ${rep + 1}/${s.reps} ${row.id.padEnd(12)} ${sample.ok ? `p50 ${num(sample.p50_ms as number, 3)} ms, p99 ${num(sample.p99_ms as number, 3)} ms, max ${num(sample.max_ms as number, 3)} ms` : `FAILED: ${sample.failure}`}`);
     }
   }
 }

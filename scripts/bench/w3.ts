@@ -65,7 +65,7 @@ export async function runW3(o: Options, res: Results, devNull: number): Promise<
       if (r.m) Object.assign(sample, { wall_s: r.m.wall_s, cpu_s: r.m.user_s + r.m.sys_s, rss_mb: r.m.maxrss_kb / 1024 });
       else sample.failure = r.failure ?? 'failed';
       res.w3[`startup/${row.id}`]!.samples.push(sample);
-      progress(`W3 startup rep ${rep + 1}/${s.reps} ${row.id.padEnd(11)} ${r.m ? `${num(r.m.wall_s)} s` : `FAILED: ${r.failure}`}`);
+      progress(`W3 startup rep ${rep + 1}/${s.reps} ${row.id.padEnd(12)} ${r.m ? `${num(r.m.wall_s)} s` : `FAILED: ${r.failure}`}`);
     }
   }
 }

@@ -24,7 +24,7 @@ export async function runW4(o: Options, res: Results, devNull: number): Promise<
           });
         } else sample.failure = r.failure ?? 'failed';
         res.w4[`${n}/${row.id}`]!.samples.push(sample);
-        progress(`W4 ${String(n).padStart(3)} children rep ${rep + 1}/${s.reps} ${row.id.padEnd(11)} ${r.m ? `${num(r.m.wall_s)} s, ${num(mb / r.m.wall_s)} MB/s` : `FAILED: ${r.failure}`}`);
+        progress(`W4 ${String(n).padStart(3)} children rep ${rep + 1}/${s.reps} ${row.id.padEnd(12)} ${r.m ? `${num(r.m.wall_s)} s, ${num(mb / r.m.wall_s)} MB/s` : `FAILED: ${r.failure}`}`);
       }
     }
   }
@@ -34,6 +34,6 @@ export async function runW4(o: Options, res: Results, devNull: number): Promise<
   for (const row of ROWS) {
     const check = await checkRun(row.argv(n, loadWrite(perChild, s, 'line')), n, perChild, timeoutFor(perChild, n));
     res.w4[`${n}/${row.id}`]!.check = check;
-    progress(`W4 ${n} children check ${row.id.padEnd(11)} ${check.ok ? 'ok' : 'FAILED'}: ${check.detail}`);
+    progress(`W4 ${n} children check ${row.id.padEnd(12)} ${check.ok ? 'ok' : 'FAILED'}: ${check.detail}`);
   }
 }
