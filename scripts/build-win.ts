@@ -21,6 +21,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parseArgsOrExit } from './args.ts';
 import {
   firstLine,
   isMain,
@@ -219,13 +220,16 @@ export function buildWindows(options: BuildOptions = {}): WindowsBuild {
 }
 
 if (isMain(import.meta.url)) {
-  const args = process.argv.slice(2);
-  if (args.includes('--help') || args.some((a) => a !== '--verbose' && a !== '--help')) {
+  const usage = 'usage: npm run build:win [-- --verbose]';
+  const { values: v } = parseArgsOrExit('build-win', usage, {
+    args: process.argv.slice(2),
+    options: { verbose: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
+  });
+  if (v.help) {
     process.stdout.write('Usage: npm run build:win [-- --verbose]\nCross-compiles build/win32-x64/{ipc.node,child_c.exe,quirk_c.exe} with mingw-w64.\n');
-    process.exitCode = args.includes('--help') ? 0 : 2;
   } else {
     try {
-      const build = buildWindows({ verbose: args.includes('--verbose') });
+      const build = buildWindows({ verbose: v.verbose });
       process.stdout.write(`build-win: ${relative(PROJECT_ROOT, build.dir)} ready in ${seconds(build.ms)} (${build.compilerVersion})\n`);
     } catch (e) {
       process.stderr.write(`build-win: ${(e as Error).message}\n`);

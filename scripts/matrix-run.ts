@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgsOrExit, positiveInt } from './args.ts';
 import { isMain } from './wine.ts';
 
 export const MATRIX_VARIANTS = ['socketpair', 'pipe-thread', 'posix', 'libuv'] as const;
@@ -112,15 +113,12 @@ export function runCell(variant: string, child: string, linesPerChild: number, t
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  let lines = 40;
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--lines' && /^[1-9][0-9]*$/.test(args[i + 1] ?? '')) lines = Number(args[++i]);
-    else {
-      process.stderr.write(`matrix-run: unknown argument '${args[i]}' (usage: matrix-run [--lines N])\n`);
-      process.exit(2);
-    }
-  }
+  const usage = 'usage: matrix-run [--lines N]';
+  const { values: v } = parseArgsOrExit('matrix-run', usage, {
+    args: process.argv.slice(2),
+    options: { lines: { type: 'string', default: '40' } },
+  });
+  const lines = positiveInt('matrix-run', usage, '--lines', v.lines);
   for (const variant of MATRIX_VARIANTS) {
     for (const child of MATRIX_CHILDREN) {
       const cell = await runCell(variant, child, lines);

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
+import { parseArgsOrExit, positiveInt } from './args.ts';
 import { MATRIX_CHILD_COUNT, MATRIX_CHILDREN, MATRIX_VARIANTS, type Cell } from './matrix-run.ts';
 import { compileTypeScript, isMain, MissingToolError, PROJECT_ROOT } from './wine.ts';
 
@@ -111,17 +112,13 @@ function render(results: readonly PlatformResult[], lines: number, command: stri
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  let lines = 40;
-  let wine = true;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--lines' && /^[1-9][0-9]*$/.test(args[i + 1] ?? '')) lines = Number(args[++i]);
-    else if (a === '--no-wine') wine = false;
-    else {
-      process.stderr.write(`matrix: unknown argument '${a}' (usage: npm run matrix [-- --lines N] [-- --no-wine])\n`);
-      process.exit(2);
-    }
-  }
+  const usage = 'usage: npm run matrix [-- --lines N] [-- --no-wine]';
+  const { values: v } = parseArgsOrExit('matrix', usage, {
+    args,
+    options: { lines: { type: 'string', default: '40' }, 'no-wine': { type: 'boolean', default: false } },
+  });
+  const lines = positiveInt('matrix', usage, '--lines', v.lines);
+  const wine = !v['no-wine'];
   compileTypeScript();
   const results = [runNative(lines)];
   if (wine && process.platform === 'linux') results.push(await runWine(lines));

@@ -12,6 +12,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parseArgsOrExit } from './args.ts';
 import { loadQuirks } from './quirks/index.ts';
 import { currentContext, formatShown, NEVER_RUN_HERE, type Observed, type Quirk, type Sighting } from './quirks/quirk.ts';
 import { compileTypeScript, isMain, MissingToolError, PROJECT_ROOT } from './wine.ts';
@@ -154,26 +155,34 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quirks = await loadQuirks();
   const ids = quirks.map((q) => q.id);
-  if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
+  const { values: v, positionals: rest } = parseArgsOrExit('quirk', 'npm run quirk -- --help shows the usage', {
+    args,
+    allowPositionals: true,
+    options: {
+      list: { type: 'boolean', default: false },
+      doc: { type: 'boolean', default: false },
+      wine: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (args.length === 0 || v.help) {
     process.stdout.write(`${readFileSync(new URL(import.meta.url), 'utf8').split('\n */')[0]!.replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, '')}\n`);
     if (args.length === 0) process.exitCode = 2;
     return;
   }
-  if (args[0] === '--list') {
+  if (v.list) {
     for (const q of quirks) process.stdout.write(`${q.id}  ${q.title}\n`);
     return;
   }
-  if (args[0] === '--doc') {
+  if (v.doc) {
     if (!existsSync(QUIRKS_DOC)) throw new Error(`${QUIRKS_DOC} is missing`);
     writeFileSync(QUIRKS_DOC, documentWith(quirks));
     process.stdout.write(`quirk: wrote ${relative(PROJECT_ROOT, QUIRKS_DOC)} (${quirks.length} quirks)\n`);
     return;
   }
-  const forceWine = args[0] === '--wine';
-  const rest = forceWine ? args.slice(1) : args;
+  const forceWine = v.wine;
   if (rest.length !== 1) usage(`expected one quirk id, got ${rest.length === 0 ? 'none' : `'${rest.join(' ')}'`}`, ids);
   const id = rest[0]!;
-  if (id.startsWith('-')) usage(`unknown option '${id}'`, ids);
   const q = quirks.find((x) => x.id === id);
   if (!q) usage(`unknown quirk '${id}'`, ids);
 

@@ -26,6 +26,7 @@ import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { closingLine, countTapLine, newTally, type Tally } from '../test/tap.ts';
+import { parseArgsOrExit } from './args.ts';
 import { buildWindows } from './build-win.ts';
 import { compileTypeScript, firstLine, PROJECT_ROOT, seconds, WIN_BUILD_DIR } from './wine.ts';
 import {
@@ -74,6 +75,12 @@ function fail(tally: Tally, description: string, details: readonly string[] = []
 }
 
 async function main(): Promise<number> {
+  // Before anything starts: a bad argument is a usage error (status 2), not a failed suite.
+  const { positionals: fileArgs } = parseArgsOrExit('test-wine', 'usage: npm run test:wine [-- test/FILE.test.ts ...]', {
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: {},
+  });
   const t0 = Date.now();
   const tally = newTally();
   let tools: WineTools;
@@ -99,7 +106,7 @@ async function main(): Promise<number> {
     let started = Date.now();
     compileTypeScript();
     process.stdout.write(`test-wine: TypeScript compiled to build/js (${seconds(Date.now() - started)})\n`);
-    const files = testFiles(process.argv.slice(2));
+    const files = testFiles(fileArgs);
     started = Date.now();
     if (fetchNodeExe()) process.stdout.write(`test-wine: node.exe cached in ${relative(PROJECT_ROOT, NODE_EXE_DIR)}/ (${seconds(Date.now() - started)})\n`);
     mkdirSync(RUN_DIR, { recursive: true });

@@ -146,7 +146,7 @@ export function alive(pid: number): boolean {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StreamedLine {
   name: string;

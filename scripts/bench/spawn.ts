@@ -23,22 +23,29 @@
  */
 import { spawn } from 'node:child_process';
 import { ipc } from '../../parent/native.ts';
+import { oneOf, parseArgsOrExit, positiveInt } from '../args.ts';
 
 type How = 'addon' | 'forkexec' | 'node';
 type Batch = 'serial' | 'all';
 
-function parse(args: readonly string[]): { how: How; batch: Batch; count: number; program: string } {
-  const o = { how: 'addon' as How, batch: 'serial' as Batch, count: 100, program: '/bin/true' };
-  for (let i = 0; i < args.length; i += 2) {
-    const [flag, value] = [args[i], args[i + 1]];
-    if (value === undefined) throw new Error(`missing value for ${flag}`);
-    if (flag === '--how' && (value === 'addon' || value === 'forkexec' || value === 'node')) o.how = value;
-    else if (flag === '--batch' && (value === 'serial' || value === 'all')) o.batch = value;
-    else if (flag === '--count' && /^[1-9][0-9]*$/.test(value)) o.count = Number(value);
-    else if (flag === '--program') o.program = value;
-    else throw new Error(`bad option ${flag} ${value}`);
-  }
-  return o;
+const USAGE = 'usage: spawn.ts --how addon|forkexec|node [--count N] [--batch serial|all] [--program PATH]';
+
+function parse(args: string[]): { how: How; batch: Batch; count: number; program: string } {
+  const { values: v } = parseArgsOrExit('spawn.ts', USAGE, {
+    args,
+    options: {
+      how: { type: 'string', default: 'addon' },
+      batch: { type: 'string', default: 'serial' },
+      count: { type: 'string', default: '100' },
+      program: { type: 'string', default: '/bin/true' },
+    },
+  });
+  return {
+    how: oneOf('spawn.ts', USAGE, '--how', v.how, ['addon', 'forkexec', 'node'] as const),
+    batch: oneOf('spawn.ts', USAGE, '--batch', v.batch, ['serial', 'all'] as const),
+    count: positiveInt('spawn.ts', USAGE, '--count', v.count),
+    program: v.program,
+  };
 }
 
 /** A started child: finish() resolves once its streams ended and it was reaped. */

@@ -17,12 +17,11 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { measuredBy, newShown, side, value, type Quirk } from './quirk.ts';
 
 const STATUS_WAIT_MS = 10_000;
 const START_WAIT_MS = 20_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The parent: starts the three children, prints their pids as JSON, then relays every line

@@ -4,13 +4,12 @@
  * child B the article's way; the same two children started with the project's ipc.spawn
  * show A's end of stream at once.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ipc, QUIRK_C_PATH, signalNumber, type ExitStatus } from '../../parent/native.ts';
 import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 const B_LIFETIME_MS = 2500;
 const EOF_LIMIT_MS = 10_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Reads fd until end of stream or the limit; ms since t0, or -1. */
 async function eofAfter(fd: number, t0: number, limitMs: number): Promise<number> {

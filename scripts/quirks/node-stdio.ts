@@ -8,6 +8,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ipc, signalNumber } from '../../parent/native.ts';
 import { measuredBy, newShown, type Quirk, side, value } from './quirk.ts';
 
@@ -45,8 +46,6 @@ if (mode === 'probe') {
   process.exit(0);
 }
 `;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the script; everything its stdout/stderr delivered, read after pauseMs, until end of stream. */
 async function runScript(script: string, args: string[], pauseMs: number): Promise<{ bytes: Buffer; code: string }> {

@@ -4,6 +4,7 @@
  * more slowly than it writes. Shown with the project's addon and `dd` as the child: 4 MiB
  * into a socket pair whose reader does not read until dd has exited or 2 s have passed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ipc } from '../../parent/native.ts';
 import { measuredBy, newShown, readUntilQuiet, side, value, waitForExit, type Quirk, type Shown } from './quirk.ts';
 
@@ -13,8 +14,6 @@ const TOTAL_BYTES = BLOCK_BYTES * BLOCKS;
 /** How long the parent does not read. 4 MiB never fit a socket's buffer, so a blocking dd is
  * still waiting then, and a non-blocking one has long failed: no race either way. */
 const READER_PAUSE_MS = 2000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs dd with its stdout on a socket pair; `nonBlockingEnd` says which end is made non-blocking. */
 async function runDd(shown: Shown, key: string, nonBlockingEnd: 'child' | 'parent', observed: string[]): Promise<void> {

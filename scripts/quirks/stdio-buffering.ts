@@ -4,6 +4,7 @@
  * socket pair and select(), each recording the chunks a reader gets and when; then every
  * chunk goes through the project's line assembler (parent/lines.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LineAssembler, OutputBatch } from '../../parent/lines.ts';
 import { ipc, QUIRK_C_PATH, signalNumber } from '../../parent/native.ts';
 import { measuredBy, newShown, type Quirk, type Shown, side, value } from './quirk.ts';
@@ -24,8 +25,6 @@ interface Run {
   assembled: number;
   wellFormed: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the child on a socket pair, reads every chunk until end of stream (bounded),
  * reaps it, and reassembles lines from the chunks. */

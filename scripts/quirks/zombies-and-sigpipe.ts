@@ -5,14 +5,13 @@
  * same through the project's ipc.spawn and ipc.wait.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { C_CHILD_PATH, ipc, QUIRK_C_PATH, signalName, signalNumber, type ExitStatus } from '../../parent/native.ts';
 import { measuredBy, type Quirk, runQuirkC, side, value } from './quirk.ts';
 
 const REAP_LIMIT_MS = 10_000;
 /** Enough lines to meet the closed reader, few enough to finish soon if write errors go unnoticed. */
 const PLAIN_CHILD_LINES = 20_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Linux: the state letter in /proc/PID/stat; null where there is no such file. */
 function procState(pid: number): string | null {
