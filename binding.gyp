@@ -43,7 +43,9 @@
             "c/relay_thread_win.c",
             "c/fork_exec_win.c",
             "c/select_win.c",
-            "c/guard_win.c"
+            "c/guard_win.c",
+            "c/listen_win.c",
+            "c/fdpass_win.c"
           ],
           "defines": ["FD_SETSIZE=1024", "_WIN32_WINNT=0x0601"],
           "libraries": ["-lws2_32"]
@@ -77,6 +79,22 @@
       "sources": ["c/child.c"]
     },
     {
+      # The handoff demo's C worker (docs/handoff.md). Windows: --channel only (the
+      # SOCKET rebuilt from WSAPROTOCOL_INFOW); --socket is not built there yet.
+      "target_name": "worker_c",
+      "type": "executable",
+      "sources": ["c/worker.c", "c/errors.c"],
+      "conditions": [
+        ["OS=='win'", {
+          "sources": ["c/fdpass_win.c", "c/io_win.c", "c/errors_win.c"],
+          "defines": ["_WIN32_WINNT=0x0601"],
+          "libraries": ["-lws2_32"]
+        }, {
+          "sources": ["c/fdpass_posix.c", "c/io_posix.c", "c/errors_posix.c"]
+        }]
+      ]
+    },
+    {
       # The quirk catalogue's demonstrations (docs/quirks.md): one program, a subcommand
       # per quirk. quirk_<platform>.c: quirks of that platform alone; both_<platform>.c:
       # that platform's side of the quirks every platform has.
@@ -103,13 +121,6 @@
           "target_name": "watchdog_c",
           "type": "executable",
           "sources": ["c/watchdog.c"]
-        },
-        {
-          # The handoff demo's C worker (docs/handoff.md), POSIX only for now: the
-          # Windows side (WSADuplicateSocketW, an inherited SOCKET) is not built yet.
-          "target_name": "worker_c",
-          "type": "executable",
-          "sources": ["c/worker.c", "c/fdpass_posix.c", "c/io_posix.c", "c/errors.c", "c/errors_posix.c"]
         }
       ]
     }]

@@ -587,9 +587,9 @@ static int get_detached(napi_env env, napi_value options, const char *fn, int *d
 /* How many extra descriptors one spawn may pass: the handoff passes one. */
 #define MAX_EXTRA_FDS 16
 
-/* options.extraFds: descriptors the child inherits at the same numbers (docs/handoff.md).
- * posix_spawn only for now: forkExec and Windows refuse a non-empty list rather than
- * start a child that lacks them. Returns the count, or -1 with an exception pending. */
+/* options.extraFds: descriptors the child inherits at the same numbers (docs/handoff.md);
+ * on Windows, SOCKETs added to the spawn's handle list. spawn only: forkExec refuses a
+ * non-empty list rather than start a child that lacks them. Returns the count, or -1 with an exception pending. */
 static int get_extra_fds(napi_env env, napi_value options, const char *fn, ipc_fd *fds) {
   napi_value v, item;
   bool is_array = false;
@@ -664,12 +664,6 @@ static napi_value spawn_with(napi_env env, napi_callback_info info, const char *
   if ((rc = get_extra_fds(env, argv[1], name, extra)) < 0) goto fail;
   o.extra_fds = extra;
   o.extra_count = (size_t)rc;
-#ifdef _WIN32
-  if (o.extra_count > 0) {
-    napi_throw_error(env, "ENOSYS", "spawn: options.extraFds is not built for Windows yet");
-    goto fail;
-  }
-#endif
   if (o.extra_count > 0 && start != ipc_spawn) {
     snprintf(what, sizeof what, "%s(argv, options): options.extraFds is for spawn only", name);
     usage(env, what);
@@ -913,7 +907,6 @@ static napi_value js_quote_cmdline(napi_env env, napi_callback_info info) {
   return out;
 }
 
-#ifndef _WIN32
 /* ---------- the handoff (docs/handoff.md): listen, accept, hand a socket over ---------- */
 
 /* An object { fd, port }. */
@@ -962,21 +955,29 @@ static napi_value js_accept(napi_env env, napi_callback_info info) {
   return fd_and_port(env, conn, peer);
 }
 
-/* sendFd(channel, fd, payload) -> bytes sent, or -1 when the channel would block. */
+/* sendFd(channel, fd, payload, pid?) -> bytes sent, or -1 when the channel would block.
+ * pid: the receiving process, which WSADuplicateSocketW needs on Windows (ignored on
+ * POSIX). */
 static napi_value js_send_fd(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
   size_t argc, len;
   void *data;
   ipc_fd channel, fd;
   ipc_error err;
+  int64_t pid = 0;
+  napi_valuetype t = napi_undefined;
   long n;
   if (get_args(env, info, 3, argv, &argc) < 0) return NULL;
-  if (get_fd(env, argv[0], "sendFd(channel, fd, payload): channel", &channel) < 0 ||
-      get_fd(env, argv[1], "sendFd(channel, fd, payload): fd", &fd) < 0 ||
-      get_buffer(env, argv[2], "sendFd(channel, fd, payload): payload", &data, &len) < 0)
+  if (get_fd(env, argv[0], "sendFd(channel, fd, payload, pid?): channel", &channel) < 0 ||
+      get_fd(env, argv[1], "sendFd(channel, fd, payload, pid?): fd", &fd) < 0 ||
+      get_buffer(env, argv[2], "sendFd(channel, fd, payload, pid?): payload", &data, &len) < 0)
+    return NULL;
+  if (argc > 3) CHECK(env, napi_typeof(env, argv[3], &t));
+  if (t != napi_undefined &&
+      get_int(env, argv[3], "sendFd(channel, fd, payload, pid?): pid", 1, 0x7fffffff, &pid) < 0)
     return NULL;
   memset(&err, 0, sizeof err);
-  n = ipc_send_fd(channel, fd, data, len, &err);
+  n = ipc_send_fd(channel, fd, (long)pid, data, len, &err);
   if (n == -1) return throw_ipc(env, &err);
   return number(env, n == IPC_WOULD_BLOCK ? -1 : (double)n);
 }
@@ -1002,7 +1003,6 @@ static napi_value js_receive_fd(napi_env env, napi_callback_info info) {
   CHECK(env, napi_set_named_property(env, out, "fd", number(env, fd == IPC_NO_FD ? -1 : (double)fd)));
   return out;
 }
-#endif
 
 /* ---------- module ---------- */
 
@@ -1035,12 +1035,11 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "forgetGroup", js_forget_group) < 0 ||
 #ifdef _WIN32
       export_function(env, exports, "processInfo", js_process_info) < 0 ||
-#else
+#endif
       export_function(env, exports, "listen", js_listen) < 0 ||
       export_function(env, exports, "accept", js_accept) < 0 ||
       export_function(env, exports, "sendFd", js_send_fd) < 0 ||
       export_function(env, exports, "receiveFd", js_receive_fd) < 0 ||
-#endif
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
       export_function(env, exports, "labelLines", js_label_lines) < 0)
     return throw_napi_failure(env, "exporting functions");

@@ -33,12 +33,13 @@ typedef union one_fd_control {
   struct cmsghdr align;
 } one_fd_control;
 
-long ipc_send_fd(ipc_fd channel, ipc_fd fd, const void *data, size_t len, ipc_error *err) {
+long ipc_send_fd(ipc_fd channel, ipc_fd fd, long target_pid, const void *data, size_t len, ipc_error *err) {
   struct msghdr msg;
   struct iovec iov;
   one_fd_control control;
   struct cmsghdr *cmsg;
   ssize_t n;
+  (void)target_pid; /* the kernel moves the descriptor to whoever receives the message */
   if (len == 0)
     return ipc_fail(err, "EINVAL", "sendmsg",
                     "SCM_RIGHTS needs at least one byte of ordinary data to travel with");

@@ -194,24 +194,25 @@ typedef struct ipc_process_info {
 int ipc_measure_process(long pid, ipc_process_info *info, ipc_error *err);
 #endif
 
-#ifndef _WIN32
-/* listen_posix.c (POSIX only, docs/handoff.md): the handoff master's listening socket on
- * 127.0.0.1, non-blocking and close-on-exec so that it sits in the relay's select(), and
- * accept(). *port: 0 asks for any free port; the bound one comes back in it. ipc_accept
- * returns 0 with the connection (blocking, close-on-exec) and the client's port, or
- * IPC_WOULD_BLOCK when no connection is waiting. */
+/* listen_posix.c / listen_win.c (docs/handoff.md): the handoff master's listening socket
+ * on 127.0.0.1, non-blocking and not inherited by any child, so that it sits in the
+ * relay's select(), and accept(). *port: 0 asks for any free port; the bound one comes
+ * back in it. ipc_accept returns 0 with the connection (blocking, not inheritable) and
+ * the client's port, or IPC_WOULD_BLOCK when no connection is waiting. */
 int ipc_listen_loopback(unsigned *port, int backlog, ipc_fd *listener, ipc_error *err);
 int ipc_accept(ipc_fd listener, ipc_fd *conn, unsigned *peer_port, ipc_error *err);
 
-/* fdpass_posix.c (POSIX only): one descriptor over a Unix socket pair with SCM_RIGHTS,
- * always with at least one byte of ordinary data. ipc_send_fd returns the bytes sent or
- * IPC_WOULD_BLOCK; a peer that is gone is EPIPE (no SIGPIPE). ipc_recv_fd returns the bytes
- * received (0 at end of stream, IPC_WOULD_BLOCK) and *fd the descriptor that came with them,
- * close-on-exec, or IPC_NO_FD; a truncated control message is EMSGSIZE, with any descriptor
- * that did arrive already closed. */
-long ipc_send_fd(ipc_fd channel, ipc_fd fd, const void *data, size_t len, ipc_error *err);
+/* fdpass_posix.c: one descriptor over a Unix socket pair with SCM_RIGHTS, always with at
+ * least one byte of ordinary data; target_pid is not needed there. fdpass_win.c: the
+ * payload, then the WSAPROTOCOL_INFOW that WSADuplicateSocketW made for target_pid, on
+ * the same kind of channel; the receiver's len must equal the sender's. ipc_send_fd
+ * returns the payload bytes sent or IPC_WOULD_BLOCK; a peer that is gone is EPIPE (no
+ * SIGPIPE). ipc_recv_fd returns the bytes received (0 at end of stream, IPC_WOULD_BLOCK)
+ * and *fd the descriptor or SOCKET that came with them, not inheritable, or IPC_NO_FD;
+ * POSIX: a truncated control message is EMSGSIZE, with any descriptor that did arrive
+ * already closed. */
+long ipc_send_fd(ipc_fd channel, ipc_fd fd, long target_pid, const void *data, size_t len, ipc_error *err);
 long ipc_recv_fd(ipc_fd channel, void *buf, size_t len, ipc_fd *fd, ipc_error *err);
-#endif
 
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */

@@ -572,13 +572,18 @@ static HANDLE open_null_device(ipc_error *err) {
   return h;
 }
 
+/* The std handles plus at most this many extra handles (options.extraFds, the handoff). */
+#define MAX_LISTED_HANDLES 19
+
 /* Lists each handle once: the attribute list rejects duplicates, and a caller may pass
  * the same socket as stdout and stderr. */
-static DWORD unique_handles(HANDLE in, HANDLE out, HANDLE errh, HANDLE list[3]) {
-  DWORD n = 0;
-  list[n++] = in;
-  if (out != in) list[n++] = out;
-  if (errh != in && errh != out) list[n++] = errh;
+static DWORD unique_handles(const HANDLE *all, size_t count, HANDLE list[MAX_LISTED_HANDLES]) {
+  DWORD n = 0, j;
+  size_t i;
+  for (i = 0; i < count; i++) {
+    for (j = 0; j < n && list[j] != all[i]; j++) {}
+    if (j == n) list[n++] = all[i];
+  }
   return n;
 }
 
@@ -588,6 +593,8 @@ typedef struct process_request {
   wchar_t *env;               /* NULL: the parent's */
   const wchar_t *cwd;         /* NULL: the parent's */
   HANDLE std[3];
+  const ipc_fd *extra;        /* options.extraFds: SOCKETs this child alone inherits */
+  size_t extra_count;
   DWORD flags;                /* creation flags beyond the ones every child gets */
   ipc_break_step break_step;  /* --break: a teaching switch, IPC_BREAK_NONE otherwise */
 } process_request;
@@ -599,11 +606,19 @@ typedef struct process_request {
  * STARTF_USESTDHANDLES is not, so Windows ignores them. */
 static int create_process(const process_request *req, PROCESS_INFORMATION *pi, ipc_error *err) {
   STARTUPINFOEXW si;
-  HANDLE list[3];
-  DWORD n = unique_handles(req->std[0], req->std[1], req->std[2], list), i;
+  HANDLE all[MAX_LISTED_HANDLES], list[MAX_LISTED_HANDLES];
+  DWORD n, i;
   DWORD flags = CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT | req->flags;
   SIZE_T attr_size = 0;
   int ok = -1, inheritable = 0;
+
+  /* The handoff's extra handles (docs/handoff.md) join the std handles in the list, so
+   * they are inheritable for this one call and reach this child only, as issue 12 asks. */
+  if (req->extra_count > MAX_LISTED_HANDLES - 3)
+    return ipc_fail(err, "EINVAL", "CreateProcessW", "at most %d extra handles per child", MAX_LISTED_HANDLES - 3);
+  for (i = 0; i < 3; i++) all[i] = req->std[i];
+  for (i = 0; i < req->extra_count; i++) all[3 + i] = (HANDLE)req->extra[i];
+  n = unique_handles(all, 3 + req->extra_count, list);
 
   memset(&si, 0, sizeof si);
   si.StartupInfo.cb = sizeof si;
@@ -688,6 +703,8 @@ int ipc_spawn(const ipc_spawn_options *o, long *pid_out, ipc_error *err) {
   }
   req.std[1] = (HANDLE)o->stdout_fd;
   req.std[2] = (HANDLE)o->stderr_fd;
+  req.extra = o->extra_fds;
+  req.extra_count = o->extra_count;
   req.application = application;
   req.env = env.block;
   req.cwd = cwd;

@@ -59,8 +59,8 @@ export interface SpawnOptions {
   /**
    * Descriptors the child inherits besides 0, 1 and 2, each at the same number as here
    * (the handoff, docs/handoff.md); they stay close-on-exec in this process, so no other
-   * child gets them. spawn only, POSIX only for now: forkExec refuses them, and Windows
-   * throws ENOSYS ("not built for Windows yet").
+   * child gets them. Windows: SOCKETs added to the spawn's PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+   * inheritable for that one CreateProcessW call only. spawn only: forkExec refuses them.
    */
   extraFds?: readonly number[];
 }
@@ -72,18 +72,22 @@ export interface FdAndPort {
   port: number;
 }
 
-/** The handoff's primitives (docs/handoff.md): c/listen_posix.c and c/fdpass_posix.c.
- * POSIX only for now; handoffNative() says so on Windows. */
+/** The handoff's primitives (docs/handoff.md): c/listen_posix.c and c/fdpass_posix.c, or
+ * c/listen_win.c and c/fdpass_win.c. */
 export interface HandoffIpc {
   /** A non-blocking, close-on-exec TCP listener on 127.0.0.1; port 0: any free port. */
   listen(port: number, backlog: number): FdAndPort;
   /** The next waiting connection (blocking, close-on-exec), or null when none waits. */
   accept(listener: number): FdAndPort | null;
-  /** sendmsg with SCM_RIGHTS: fd travels with payload (at least one byte). Bytes sent,
-   * or -1 when the channel would block; a peer that is gone throws EPIPE. */
-  sendFd(channel: number, fd: number, payload: Uint8Array): number;
+  /** POSIX: sendmsg with SCM_RIGHTS: fd travels with payload (at least one byte); pid is
+   * not needed. Windows: payload (1 to 64 bytes), then the WSAPROTOCOL_INFOW that
+   * WSADuplicateSocketW made for process pid (required there). Bytes sent, or -1 when the
+   * channel would block; a peer that is gone throws EPIPE (POSIX). */
+  sendFd(channel: number, fd: number, payload: Uint8Array, pid?: number): number;
   /** recvmsg: bytes as read() gives them (0 at end, -1 would block) and the descriptor
-   * that came with them (close-on-exec), or -1. MSG_CTRUNC throws EMSGSIZE. */
+   * that came with them (close-on-exec), or -1. MSG_CTRUNC throws EMSGSIZE. Windows: the
+   * buffer's length must equal the sender's payload length; the SOCKET is rebuilt with
+   * WSASocketW(FROM_PROTOCOL_INFO). */
   receiveFd(channel: number, buffer: Uint8Array): { bytes: number; fd: number };
 }
 
@@ -230,8 +234,8 @@ export const QUIRK_C_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'quir
 /** POSIX: the watchdog the addon starts at the first guarded spawn (c/guard_posix.c). */
 export const WATCHDOG_C_PATH = join(BUILD_DIR, 'watchdog_c');
 
-/** The C worker of the handoff demo (c/worker.c), POSIX only for now. */
-export const WORKER_C_PATH = join(BUILD_DIR, 'worker_c');
+/** The C worker of the handoff demo (c/worker.c); on Windows it serves --channel only. */
+export const WORKER_C_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'worker_c.exe' : 'worker_c');
 
 /** The handoff primitives, or an error saying they are not built on this platform. */
 export function handoffNative(): HandoffIpc {

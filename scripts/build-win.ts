@@ -10,6 +10,7 @@
  *                 under OS=='win'
  *   child_c.exe   the C child: target `child_c` of binding.gyp
  *   quirk_c.exe   the quirk demonstrations (docs/quirks.md): target `quirk_c`
+ *   worker_c.exe  the handoff demo's C worker (docs/handoff.md): target `worker_c`
  *
  * The source lists, defines and libraries are read from binding.gyp, so this builds exactly
  * what node-gyp builds on Windows. Warnings are errors (-Werror): nothing else here compiles
@@ -125,6 +126,7 @@ export interface WindowsBuild {
   addon: string;
   childExe: string;
   quirkExe: string;
+  workerExe: string;
   importLibrary: string;
   /** `x86_64-w64-mingw32-gcc (GCC) 12-win32`, for the test log. */
   compilerVersion: string;
@@ -143,7 +145,7 @@ export function mingwTools(): { gcc: string; dlltool: string } {
   return { gcc: requireTool(MINGW_GCC, MINGW_PACKAGES), dlltool: requireTool(MINGW_DLLTOOL, MINGW_PACKAGES) };
 }
 
-/** Builds libnode.a, ipc.node, child_c.exe and quirk_c.exe into build/win32-x64; throws on any failure
+/** Builds libnode.a, ipc.node, child_c.exe, quirk_c.exe and worker_c.exe into build/win32-x64; throws on any failure
  * (compiler errors and warnings have already been printed on stderr). */
 export function buildWindows(options: BuildOptions = {}): WindowsBuild {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -161,6 +163,7 @@ export function buildWindows(options: BuildOptions = {}): WindowsBuild {
   const addon = resolveTarget(gyp, 'ipc');
   const child = resolveTarget(gyp, 'child_c');
   const quirks = resolveTarget(gyp, 'quirk_c');
+  const worker = resolveTarget(gyp, 'worker_c');
   mkdirSync(WIN_BUILD_DIR, { recursive: true });
   const out = (name: string): string => join(WIN_BUILD_DIR, name);
 
@@ -198,7 +201,7 @@ export function buildWindows(options: BuildOptions = {}): WindowsBuild {
     ...addon.libraries.map(linkerFlag),
     '-static-libgcc',
   ]);
-  for (const program of [child, quirks]) {
+  for (const program of [child, quirks, worker]) {
     step(`${program.name}.exe <- ${program.sources.join(' ')}`, gcc, [
       ...common(program),
       ...program.sources,
@@ -213,6 +216,7 @@ export function buildWindows(options: BuildOptions = {}): WindowsBuild {
     addon: out('ipc.node'),
     childExe: out('child_c.exe'),
     quirkExe: out('quirk_c.exe'),
+    workerExe: out('worker_c.exe'),
     importLibrary,
     compilerVersion: firstLine(gcc, ['--version']),
     ms: Date.now() - t0,
@@ -226,7 +230,7 @@ if (isMain(import.meta.url)) {
     options: { verbose: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
   });
   if (v.help) {
-    process.stdout.write('Usage: npm run build:win [-- --verbose]\nCross-compiles build/win32-x64/{ipc.node,child_c.exe,quirk_c.exe} with mingw-w64.\n');
+    process.stdout.write('Usage: npm run build:win [-- --verbose]\nCross-compiles build/win32-x64/{ipc.node,child_c.exe,quirk_c.exe,worker_c.exe} with mingw-w64.\n');
   } else {
     try {
       const build = buildWindows({ verbose: v.verbose });

@@ -3,8 +3,8 @@
  * connection to a worker process, by the libuv guide's technique (send: SCM_RIGHTS over a
  * socket pair, round-robin over long-lived workers), the Winsock FAQ's (inherit: a new
  * worker per connection, the socket inherited at its number) or Node's own (libuv:
- * subprocess.send(msg, socket), TS workers). Linux only for now: the Windows side is not
- * built yet, and the command says so there.
+ * subprocess.send(msg, socket), TS workers). Linux: the Windows side (send with C
+ * workers, and the refusals) is test/handoff-win.test.ts, run under Wine.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -14,7 +14,7 @@ import { handoffNative, ipc, isNativeError, PROJECT_ROOT, RUNNING_COMPILED } fro
 import { alive, run, sleep, start, TSX_LOADER, type Running } from './helpers.ts';
 
 const LINUX = process.platform === 'linux';
-const SKIP = LINUX ? false : 'Linux only: the handoff is not built for this platform yet';
+const SKIP = LINUX ? false : 'Linux only (Windows: test/handoff-win.test.ts)';
 const HANDOFF_MAIN = join(PROJECT_ROOT, 'parent', 'handoff', 'main.ts');
 /** Generous: the machine may be busy, and a TS worker starts a Node. */
 const RUN_TIMEOUT_MS = 240_000;
@@ -323,29 +323,3 @@ test('sendFd / receiveFd: a descriptor crosses with one byte, arrives close-on-e
   ipc.closePipe(w);
   t.end();
 });
-
-test('Windows: the command refuses clearly, status 1, nothing started', { skip: process.platform === 'win32' ? false : 'Windows only (runs under Wine)' }, async (t) => {
-  const r = await run(handoffArgv(['--clients', '1']), { timeoutMs: 120_000 });
-  t.equal(r.code, 1, 'status 1');
-  t.equal(r.stderr.toString().replaceAll('\r', ''), 'handoff: the socket handoff is not built for Windows yet (docs/handoff.md says what is missing)\n', 'one line saying so');
-  t.equal(r.stdout.length, 0, 'nothing on stdout: no listener, no worker');
-  t.equal(handoffNativeOrError(), 'the socket handoff is not built for win32 yet', 'handoffNative() says so too');
-  const [a, b] = ipc.socketpair();
-  try {
-    ipc.spawn([process.execPath, '-e', '0'], { stdout: a, stderr: a, extraFds: [b] });
-    t.fail('spawn accepted extraFds');
-  } catch (e) {
-    t.ok(isNativeError(e) || /not built for Windows yet/.test((e as Error).message), `spawn with extraFds: ${(e as Error).message}`);
-  }
-  ipc.close(a);
-  ipc.close(b);
-});
-
-function handoffNativeOrError(): string {
-  try {
-    handoffNative();
-    return 'built';
-  } catch (e) {
-    return (e as Error).message;
-  }
-}

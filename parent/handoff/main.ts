@@ -50,6 +50,18 @@ function makeTechnique(m: Master, o: HandoffOptions, listener: { fd: number; por
   return { technique: new m.SendTechnique(listener, o.workers, o.worker, trace), variant, specs: [] };
 }
 
+/** What Windows cannot do yet (docs/handoff.md): only `send` with C workers is built. */
+function windowsRefusal(o: HandoffOptions): { text: string; status: number } | null {
+  if (o.technique !== 'send')
+    return { text: `--technique ${o.technique} is not built for Windows yet (send with C workers is; docs/handoff.md)`, status: EXIT_FAILURE };
+  if (o.worker !== 'c')
+    return {
+      text: `--worker ${o.worker}: send on Windows needs C workers: a TS worker would have to wrap a SOCKET rebuilt from WSAPROTOCOL_INFOW, and Node's net.Socket({ fd }) takes a C runtime descriptor there, not a SOCKET`,
+      status: EXIT_USAGE,
+    };
+  return null;
+}
+
 async function main(args: readonly string[]): Promise<number> {
   let o: HandoffOptions;
   try {
@@ -64,8 +76,11 @@ async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   if (process.platform === 'win32') {
-    say('the socket handoff is not built for Windows yet (docs/handoff.md says what is missing)');
-    return EXIT_FAILURE;
+    const refusal = windowsRefusal(o);
+    if (refusal !== null) {
+      say(refusal.text);
+      return refusal.status;
+    }
   }
   const m = await loadMaster();
   const native = m.handoffNative();

@@ -2,8 +2,9 @@
  * `send` (the default): the libuv guide's multi-process server ("Sending file descriptors
  * over pipes"). N long-lived workers, each with an IPC channel - one end of a socket pair,
  * its number on the worker's command line. The master accepts each connection and hands
- * it to the next worker, round-robin, with sendmsg + SCM_RIGHTS (c/fdpass_posix.c), then
- * closes its own copy: the worker's copy is now the only one, so when the worker closes
+ * it to the next worker, round-robin, with sendmsg + SCM_RIGHTS (c/fdpass_posix.c) or,
+ * on Windows, WSADuplicateSocketW for the worker's PID (c/fdpass_win.c), then closes its
+ * own copy: the worker's copy is now the only one, so when the worker closes
  * it, the client sees end of file.
  */
 import { handoffNative, ipc, type FdAndPort } from '../native.ts';
@@ -91,7 +92,7 @@ export class SendTechnique implements Technique {
       const worker = this.workers[this.next++ % this.workers.length]!;
       if (!worker.alive) continue;
       try {
-        if (this.native.sendFd(worker.channel, conn.fd, HANDOVER_PAYLOAD) > 0) {
+        if (this.native.sendFd(worker.channel, conn.fd, HANDOVER_PAYLOAD, worker.pid) > 0) {
           this.trace(`127.0.0.1:${conn.port} -> worker pid ${worker.pid}`);
           return;
         }
