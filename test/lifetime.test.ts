@@ -44,7 +44,9 @@ test('missing addon: --help works, every run says so in two plain lines, status 
 test('--config: an entry without cwd runs in the config file\'s folder (relative argv paths work)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ipc-config-cwd-'));
   mkdirSync(join(dir, 'conf'));
-  writeFileSync(join(dir, 'child.cjs'), 'console.log("ran in " + process.cwd());\n');
+  // fs.writeSync, not console.log: a Windows node.exe whose stdout is a socket cannot open
+  // process.stdout (EBADF under Wine; docs/quirks.md, node-stdio).
+  writeFileSync(join(dir, 'child.cjs'), 'require("fs").writeSync(1, "ran in " + process.cwd() + "\\n");\n');
   const file = join(dir, 'conf', 'helpers.json');
   writeFileSync(file, JSON.stringify([{ name: 'helper', argv: [process.execPath, '../child.cjs'] }]));
   // Started from another folder: the parent's own cwd must not matter.
