@@ -5,54 +5,28 @@
  * one spawn only (extraFds: dup2 onto itself in the child, c/spawn_posix.c), so a worker
  * started for another connection never holds this one open.
  */
-import { handoffNative, ipc, type FdAndPort } from '../native.ts';
-import type { Relay } from '../relay.ts';
+import type { FdAndPort } from '../native.ts';
 import type { Trace } from '../trace.ts';
+import { ListeningTechnique } from './listening.ts';
 import type { WorkerChoice } from './options.ts';
-import { note, type Technique } from './technique.ts';
+import { note } from './technique.ts';
 import { workerArgv, workerKind } from './workers.ts';
 
-export class InheritTechnique implements Technique {
+export class InheritTechnique extends ListeningTechnique {
   readonly name = 'inherit';
-  private readonly native = handoffNative();
-  private relay: Relay | null = null;
   private started = 0;
-  private finishing = false;
-  private listenerOpen = true;
 
   constructor(
-    private readonly listener: FdAndPort,
+    listener: FdAndPort,
     private readonly choice: WorkerChoice,
-    private readonly trace: Trace,
-  ) {}
-
-  begin(relay: Relay): void {
-    this.relay = relay;
+    trace: Trace,
+  ) {
+    super(listener, trace);
   }
 
-  fds(): readonly number[] {
-    if (this.finishing && this.listenerOpen) {
-      ipc.close(this.listener.fd);
-      this.listenerOpen = false;
-    }
-    return this.listenerOpen ? [this.listener.fd] : [];
-  }
-
-  readable(): void {
-    for (;;) {
-      const conn = this.native.accept(this.listener.fd);
-      if (conn === null) return;
-      try {
-        this.spawnFor(conn);
-      } finally {
-        // The worker has its own copy now; ours would keep the connection open after the
-        // worker closes it (the client would never see end of file).
-        ipc.close(conn.fd);
-      }
-    }
-  }
-
-  private spawnFor(conn: FdAndPort): void {
+  /** A new worker for this connection: it inherits the socket at the same number. Each
+   * worker serves its one connection and exits: nothing to forget when it does. */
+  protected handOver(conn: FdAndPort): void {
     if (this.relay === null || this.finishing) return;
     const argv = workerArgv(workerKind(this.choice, this.started++), ['--socket', String(conn.fd)]);
     try {
@@ -61,23 +35,5 @@ export class InheritTechnique implements Technique {
     } catch (e) {
       note(`cannot start a worker for 127.0.0.1:${conn.port}: ${(e as Error).message}`);
     }
-  }
-
-  busy(): boolean {
-    return this.listenerOpen;
-  }
-
-  exited(): void {
-    // Each worker serves its one connection and exits: nothing to forget.
-  }
-
-  stopping(): void {
-    this.finish();
-  }
-
-  finish(): void {
-    if (this.finishing) return;
-    this.finishing = true;
-    this.relay?.wake();
   }
 }

@@ -7,12 +7,13 @@
  * own copy: the worker's copy is now the only one, so when the worker closes
  * it, the client sees end of file.
  */
-import { handoffNative, ipc, type FdAndPort } from '../native.ts';
+import { ipc, type FdAndPort } from '../native.ts';
 import type { Relay } from '../relay.ts';
 import type { Trace } from '../trace.ts';
 import type { ExitInfo } from '../variants/variant.ts';
+import { ListeningTechnique } from './listening.ts';
 import type { WorkerChoice } from './options.ts';
-import { HANDOVER_PAYLOAD, note, type Technique } from './technique.ts';
+import { HANDOVER_PAYLOAD, note } from './technique.ts';
 import { workerArgv, workerKind } from './workers.ts';
 
 interface Worker {
@@ -22,24 +23,22 @@ interface Worker {
   alive: boolean;
 }
 
-export class SendTechnique implements Technique {
+export class SendTechnique extends ListeningTechnique {
   readonly name = 'send';
-  private readonly native = handoffNative();
   private readonly workers: Worker[] = [];
-  private relay: Relay | null = null;
   private next = 0;
-  private finishing = false;
-  private listenerOpen = true;
 
   constructor(
-    private readonly listener: FdAndPort,
+    listener: FdAndPort,
     private readonly count: number,
     private readonly choice: WorkerChoice,
-    private readonly trace: Trace,
-  ) {}
+    trace: Trace,
+  ) {
+    super(listener, trace);
+  }
 
-  begin(relay: Relay): void {
-    this.relay = relay;
+  override begin(relay: Relay): void {
+    super.begin(relay);
     for (let i = 0; i < this.count; i++) this.startWorker(relay, i);
   }
 
@@ -65,29 +64,8 @@ export class SendTechnique implements Technique {
     this.trace(`worker pid ${pid}: channel ${mine} (its end: ${theirs})`);
   }
 
-  fds(): readonly number[] {
-    if (this.finishing && this.listenerOpen) {
-      ipc.close(this.listener.fd);
-      this.listenerOpen = false;
-    }
-    return this.listenerOpen ? [this.listener.fd] : [];
-  }
-
-  /** Step 2: accept every waiting connection and hand each over. */
-  readable(): void {
-    for (;;) {
-      const conn = this.native.accept(this.listener.fd);
-      if (conn === null) return;
-      try {
-        this.handOver(conn);
-      } finally {
-        // Step 3: the master's copy goes, handed over or not.
-        ipc.close(conn.fd);
-      }
-    }
-  }
-
-  private handOver(conn: FdAndPort): void {
+  /** Round-robin over the live workers; a full or broken channel is "try the next". */
+  protected handOver(conn: FdAndPort): void {
     for (let tries = 0; tries < this.workers.length; tries++) {
       const worker = this.workers[this.next++ % this.workers.length]!;
       if (!worker.alive) continue;
@@ -112,25 +90,14 @@ export class SendTechnique implements Technique {
     ipc.close(worker.channel);
   }
 
-  busy(): boolean {
-    return this.listenerOpen;
-  }
-
-  exited(pid: number, exit: ExitInfo): void {
+  override exited(pid: number, exit: ExitInfo): void {
     void exit;
     const worker = this.workers.find((w) => w.pid === pid);
     if (worker !== undefined) this.retire(worker);
   }
 
-  stopping(): void {
-    this.finish();
-  }
-
   /** Closing the channels is the workers' signal to end, once their connections are done. */
-  finish(): void {
-    if (this.finishing) return;
-    this.finishing = true;
+  protected override finished(): void {
     for (const w of this.workers) this.retire(w);
-    this.relay?.wake();
   }
 }
