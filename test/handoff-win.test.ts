@@ -8,79 +8,14 @@
  * is tested too. Everything here skips off Windows (test/handoff.test.ts covers Linux).
  */
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import test from 'tape';
-import { handoffNative, ipc, isNativeError, PROJECT_ROOT, RUNNING_COMPILED } from '../parent/native.ts';
-import { alive, IS_WINDOWS, run, sleep, start, TSX_LOADER, type Running } from './helpers.ts';
+import { handoffNative, ipc, isNativeError } from '../parent/native.ts';
+import { clients, handoffArgv, RUN_TIMEOUT_MS, startMaster, type Served } from './handoff-clients.ts';
+import { alive, IS_WINDOWS, run, sleep } from './helpers.ts';
 
 const SKIP = IS_WINDOWS ? false : 'Windows only (run by npm run test:wine)';
-const HANDOFF_MAIN = join(PROJECT_ROOT, 'parent', 'handoff', 'main.ts');
-/** Generous: Wine on a busy machine starts processes slowly. */
-const RUN_TIMEOUT_MS = 240_000;
-const CLIENTS_AT_ONCE = 4;
-
-function handoffArgv(args: readonly string[]): string[] {
-  if (RUNNING_COMPILED) return [process.execPath, join(PROJECT_ROOT, 'build', 'js', 'parent', 'handoff', 'main.js'), ...args];
-  return [process.execPath, '--import', TSX_LOADER, HANDOFF_MAIN, ...args];
-}
-
-interface Served {
-  pid: number;
-  clientPort: number;
-  received: string;
-  line: string;
-}
-
-/** One client: banner, one line, half-close once the echo is in, resolves at end of file
- * (which comes only when the worker closes and the master kept no copy). */
-function client(port: number, n: number, timeoutMs = 90_000): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    const line = `line ${n} \u00e9\t${'x'.repeat(n % 7)}\n`;
-    let received = '';
-    let pid = -1;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`client ${n}: no end of file after ${timeoutMs} ms (got ${JSON.stringify(received)})`));
-    }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('data', (text: string) => {
-      received += text;
-      const m = /^worker (\d+) serving/.exec(received);
-      if (m !== null && pid === -1 && received.includes('\n')) {
-        pid = Number(m[1]);
-        socket.write(line);
-      }
-      if (pid !== -1 && received.endsWith(`${pid}: ${line}`)) socket.end();
-    });
-    socket.on('end', () => {
-      clearTimeout(timer);
-      resolve({ pid, clientPort: socket.localPort ?? -1, received, line });
-    });
-    socket.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`client ${n}: ${e.message}`));
-    });
-  });
-}
-
-async function clients(port: number, count: number): Promise<Served[]> {
-  const out: Served[] = [];
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < count) out.push(await client(port, next++));
-  };
-  await Promise.all(Array.from({ length: CLIENTS_AT_ONCE }, lane));
-  return out;
-}
-
-async function startMaster(args: readonly string[]): Promise<{ run: Running; port: number }> {
-  const r = start(handoffArgv(args), { timeoutMs: RUN_TIMEOUT_MS });
-  await r.waitFor('\n');
-  const m = /^listening on 127\.0\.0\.1:(\d+)\r?\n/.exec(r.output().toString());
-  if (m === null) throw new Error(`no listening line: ${JSON.stringify(r.output().toString())}`);
-  return { run: r, port: Number(m[1]) };
-}
+/** Each client's wait for end of file: Wine on a busy machine starts processes slowly. */
+const CLIENT_TIMEOUT_MS = 90_000;
 
 const SERVED_LINE = /\]\[info\]: served 127\.0\.0\.1:(\d+) \(1 lines\)\r?\n/g;
 
@@ -94,7 +29,7 @@ test('send, C workers: 20 clients, each answered on its own port, echoes byte-ex
   const master = await startMaster(['--technique', 'send', '--worker', 'c', '--workers', '3']);
   let served: Served[] = [];
   try {
-    served = await clients(master.port, 20);
+    served = await clients(master.port, 20, CLIENT_TIMEOUT_MS);
   } catch (e) {
     t.fail((e as Error).message);
   }

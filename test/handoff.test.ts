@@ -8,88 +8,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { join } from 'node:path';
 import test from 'tape';
-import { handoffNative, ipc, isNativeError, PROJECT_ROOT, RUNNING_COMPILED } from '../parent/native.ts';
-import { alive, run, sleep, start, TSX_LOADER, type Running } from './helpers.ts';
+import { handoffNative, ipc, isNativeError } from '../parent/native.ts';
+import { clients, handoffArgv, RUN_TIMEOUT_MS, startMaster, type Master } from './handoff-clients.ts';
+import { alive, run, sleep } from './helpers.ts';
 
 const LINUX = process.platform === 'linux';
 const SKIP = LINUX ? false : 'Linux only (Windows: test/handoff-win.test.ts)';
-const HANDOFF_MAIN = join(PROJECT_ROOT, 'parent', 'handoff', 'main.ts');
-/** Generous: the machine may be busy, and a TS worker starts a Node. */
-const RUN_TIMEOUT_MS = 240_000;
-const CLIENTS_AT_ONCE = 4;
-
-function handoffArgv(args: readonly string[]): string[] {
-  if (RUNNING_COMPILED) return [process.execPath, join(PROJECT_ROOT, 'build', 'js', 'parent', 'handoff', 'main.js'), ...args];
-  return [process.execPath, '--import', TSX_LOADER, HANDOFF_MAIN, ...args];
-}
-
-interface Master {
-  run: Running;
-  port: number;
-}
-
-async function startMaster(args: readonly string[]): Promise<Master> {
-  const r = start(handoffArgv(args), { timeoutMs: RUN_TIMEOUT_MS });
-  await r.waitFor('\n');
-  const m = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(r.output().toString());
-  if (m === null) throw new Error(`no listening line: ${JSON.stringify(r.output().toString())}`);
-  return { run: r, port: Number(m[1]) };
-}
-
-interface Served {
-  pid: number;
-  clientPort: number;
-  /** Everything the client received, up to end of file. */
-  received: string;
-  line: string;
-}
-
-/** One client: waits for the banner, sends one line, half-closes once the echo is in,
- * resolves at end of file (which only comes when the worker closes its copy and nobody
- * else holds one). */
-function client(port: number, n: number, timeoutMs = 60_000): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    const line = `line ${n} \u00e9\t${'x'.repeat(n % 7)}\n`;
-    let received = '';
-    let pid = -1;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`client ${n}: no end of file after ${timeoutMs} ms (got ${JSON.stringify(received)})`));
-    }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('data', (text: string) => {
-      received += text;
-      const m = /^worker (\d+) serving/.exec(received);
-      if (m !== null && pid === -1 && received.includes('\n')) {
-        pid = Number(m[1]);
-        socket.write(line);
-      }
-      if (pid !== -1 && received.endsWith(`${pid}: ${line}`)) socket.end();
-    });
-    socket.on('end', () => {
-      clearTimeout(timer);
-      resolve({ pid, clientPort: socket.localPort ?? -1, received, line });
-    });
-    socket.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`client ${n}: ${e.message}`));
-    });
-  });
-}
-
-async function clients(port: number, count: number): Promise<Served[]> {
-  const out: Served[] = [];
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < count) out.push(await client(port, next++));
-  };
-  await Promise.all(Array.from({ length: CLIENTS_AT_ONCE }, lane));
-  return out;
-}
-
 function descriptorCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
