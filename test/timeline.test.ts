@@ -9,20 +9,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'tape';
 import { PROJECT_ROOT, RUNNING_COMPILED } from '../parent/native.ts';
+import type { TraceEvent } from '../scripts/timeline/model.ts';
 import { IS_WINDOWS, parseParentOutput, run, runParent, TSX_LOADER } from './helpers.ts';
 
 const VARIANTS = IS_WINDOWS ? ['socketpair', 'pipe-thread', 'libuv'] : ['socketpair', 'pipe-thread', 'posix', 'libuv'];
 
-interface TraceEvent {
-  name: string;
-  cat?: string;
-  ph: string;
-  ts?: number;
-  dur?: number;
-  pid: number;
-  tid: number;
-  args?: Record<string, unknown>;
-}
 interface TraceFile {
   traceEvents: TraceEvent[];
   displayTimeUnit: string;
