@@ -1004,6 +1004,20 @@ static napi_value js_receive_fd(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* peerPort(fd) -> the client's port of a connected socket (getpeername). */
+static napi_value js_peer_port(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  ipc_fd fd;
+  unsigned port = 0;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
+  if (get_fd(env, argv[0], "peerPort(fd): fd", &fd) < 0) return NULL;
+  memset(&err, 0, sizeof err);
+  if (ipc_peer_port(fd, &port, &err) < 0) return throw_ipc(env, &err);
+  return number(env, (double)port);
+}
+
 /* ---------- module ---------- */
 
 static int export_function(napi_env env, napi_value exports, const char *name, napi_callback fn) {
@@ -1040,6 +1054,7 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "accept", js_accept) < 0 ||
       export_function(env, exports, "sendFd", js_send_fd) < 0 ||
       export_function(env, exports, "receiveFd", js_receive_fd) < 0 ||
+      export_function(env, exports, "peerPort", js_peer_port) < 0 ||
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
       export_function(env, exports, "labelLines", js_label_lines) < 0)
     return throw_napi_failure(env, "exporting functions");

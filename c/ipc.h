@@ -201,6 +201,10 @@ int ipc_measure_process(long pid, ipc_process_info *info, ipc_error *err);
  * the client's port, or IPC_WOULD_BLOCK when no connection is waiting. */
 int ipc_listen_loopback(unsigned *port, int backlog, ipc_fd *listener, ipc_error *err);
 int ipc_accept(ipc_fd listener, ipc_fd *conn, unsigned *peer_port, ipc_error *err);
+/* The client's port of a connected IPv4 socket (getpeername): what a worker puts in its
+ * banner. The TS worker needs it on Windows, where it cannot wrap the SOCKET in a
+ * net.Socket (child/worker-win.ts). */
+int ipc_peer_port(ipc_fd conn, unsigned *port, ipc_error *err);
 
 /* fdpass_posix.c: one descriptor over a Unix socket pair with SCM_RIGHTS, always with at
  * least one byte of ordinary data; target_pid is not needed there. fdpass_win.c: the

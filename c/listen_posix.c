@@ -102,3 +102,13 @@ int ipc_accept(ipc_fd listener, ipc_fd *conn, unsigned *peer_port, ipc_error *er
   *peer_port = ntohs(peer.sin_port);
   return 0;
 }
+
+int ipc_peer_port(ipc_fd conn, unsigned *port, ipc_error *err) {
+  struct sockaddr_in peer;
+  socklen_t len = sizeof peer;
+  if (getpeername(conn, (struct sockaddr *)&peer, &len) != 0) return ipc_fail_socket(err, "getpeername");
+  if (peer.sin_family != AF_INET)
+    return ipc_fail(err, "EAFNOSUPPORT", "getpeername", "the peer is not an IPv4 address (family %d)", (int)peer.sin_family);
+  *port = ntohs(peer.sin_port);
+  return 0;
+}

@@ -89,6 +89,10 @@ export interface HandoffIpc {
    * buffer's length must equal the sender's payload length; the SOCKET is rebuilt with
    * WSASocketW(FROM_PROTOCOL_INFO). */
   receiveFd(channel: number, buffer: Uint8Array): { bytes: number; fd: number };
+  /** getpeername: the client's port of a connected IPv4 socket (a worker's banner). The
+   * TS worker needs it on Windows, where it serves a SOCKET through the addon
+   * (child/worker-win.ts). */
+  peerPort(fd: number): number;
 }
 
 export type NativeSpawnBreak = 'inherit-all' | 'no-startf';
@@ -166,6 +170,7 @@ export interface NativeIpc {
   accept?: HandoffIpc['accept'];
   sendFd?: HandoffIpc['sendFd'];
   receiveFd?: HandoffIpc['receiveFd'];
+  peerPort?: HandoffIpc['peerPort'];
   /** Windows only: handle and thread counts and memory of any process we may open. */
   processInfo?: (pid: number) => ProcessInfo;
   /** The hot path: appends label + line to out (from outLength) for every complete line
@@ -239,11 +244,11 @@ export const WORKER_C_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'wor
 
 /** The handoff primitives, or an error saying they are not built on this platform. */
 export function handoffNative(): HandoffIpc {
-  const { listen, accept, sendFd, receiveFd } = ipc;
-  if (listen === undefined || accept === undefined || sendFd === undefined || receiveFd === undefined) {
+  const { listen, accept, sendFd, receiveFd, peerPort } = ipc;
+  if (listen === undefined || accept === undefined || sendFd === undefined || receiveFd === undefined || peerPort === undefined) {
     throw new Error(`the socket handoff is not built for ${process.platform} yet`);
   }
-  return { listen, accept, sendFd, receiveFd };
+  return { listen, accept, sendFd, receiveFd, peerPort };
 }
 
 const signalNumbers: Record<string, number> = constants.signals as Record<string, number>;
