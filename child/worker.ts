@@ -15,46 +15,30 @@
  */
 import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { banner, LineEcho } from './echo.ts';
 
 const EXIT_USAGE = 2;
-const NEWLINE = 0x0a;
 
 function say(fd: 1 | 2, line: string): void {
   writeSync(fd, `${line}\n`);
 }
 
-/** Echoes every line with `PID: ` in front, byte for byte; a last line without its
- * newline gets one. Resolves when the client has closed and the socket is done. */
+/** Echoes every line with `PID: ` in front, byte for byte (child/echo.ts). Resolves when
+ * the client has closed and the socket is done. */
 function serve(socket: Socket): Promise<void> {
   const port = socket.remotePort ?? 0;
-  const prefix = Buffer.from(`${process.pid}: `);
-  let atLineStart = true;
-  let lines = 0;
-  socket.write(`worker ${process.pid} serving 127.0.0.1:${port}\n`);
-  socket.on('data', (chunk: Buffer) => {
-    const parts: Buffer[] = [];
-    for (let at = 0; at < chunk.length; ) {
-      const nl = chunk.indexOf(NEWLINE, at);
-      const end = nl === -1 ? chunk.length : nl + 1;
-      if (atLineStart) parts.push(prefix);
-      parts.push(chunk.subarray(at, end));
-      atLineStart = nl !== -1;
-      if (nl !== -1) lines++;
-      at = end;
-    }
-    socket.write(Buffer.concat(parts));
-  });
+  const echo = new LineEcho();
+  socket.write(banner(port));
+  socket.on('data', (chunk: Buffer) => socket.write(echo.reply(chunk)));
   return new Promise((resolve) => {
     socket.on('end', () => {
-      if (!atLineStart) {
-        socket.write('\n');
-        lines++;
-      }
+      const last = echo.finish();
+      if (last !== null) socket.write(last);
       socket.end();
     });
     socket.on('error', (e) => say(2, `connection from 127.0.0.1:${port}: ${e.message}`));
     socket.on('close', (hadError) => {
-      if (!hadError) say(1, `served 127.0.0.1:${port} (${lines} lines)`);
+      if (!hadError) say(1, `served 127.0.0.1:${port} (${echo.lines} lines)`);
       resolve();
     });
   });
@@ -101,6 +85,13 @@ function descriptor(text: string | undefined): number | null {
 
 async function main(args: readonly string[]): Promise<number> {
   const fd = descriptor(args[1]);
+  // ---------- Windows: N is a SOCKET, which Node cannot wrap (child/worker-win.ts) ----------
+  if (process.platform === 'win32' && args.length === 2 && fd !== null && (args[0] === '--socket' || args[0] === '--channel')) {
+    const { serveOnWindows } = await import('./worker-win.ts');
+    await (args[0] === '--channel' ? serveOnWindows(fd, []) : serveOnWindows(null, [fd]));
+    return 0;
+  }
+  // ---------- POSIX (and --ipc everywhere): N is a descriptor net.Socket takes ----------
   if (args.length === 2 && args[0] === '--socket' && fd !== null) {
     await serve(new Socket({ fd, readable: true, writable: true }));
     return 0;

@@ -5,10 +5,19 @@
  * read here) hands each connection to the next worker with subprocess.send('connection',
  * socket) - uv_write2 underneath, SCM_RIGHTS on POSIX - and Node closes the master's copy
  * once it is sent. A C worker cannot take part: the channel speaks Node's own protocol.
+ *
+ * Windows (run under Wine 8 here): subprocess.send(msg, socket) works the same way - libuv
+ * duplicates the socket for the worker with WSADuplicateSocketW and writes the
+ * WSAPROTOCOL_INFOW on the named pipe (uv__tcp_xfer_export in libuv's src/win/tcp.c) - but
+ * the listener cannot be shared by number: a SOCKET is not a C runtime descriptor, and
+ * net.Server.listen({ fd }) takes one there (lib/net.js asks guessHandleType, which asks
+ * _get_osfhandle). So on Windows the addon's listener only checks that the port is free;
+ * it is closed and Node listens on the same port itself. Between the two, another program
+ * could take the port: Node's listen then fails and the master says so (status 1).
  */
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { FdAndPort } from '../native.ts';
+import { ipc, type FdAndPort } from '../native.ts';
 import type { Relay } from '../relay.ts';
 import type { Trace } from '../trace.ts';
 import { startWithLibuv } from '../variants/libuv.ts';
@@ -23,6 +32,8 @@ export class LibuvTechnique implements Technique {
   private relay: Relay | null = null;
   private next = 0;
   private listening = true;
+  /** Settles once Node's server listens (or cannot): before that, no listening line. */
+  readonly ready: Promise<void>;
 
   /** The relay's variant for these workers: the libuv one, plus the 'ipc' channel. */
   readonly variant: StreamVariant = {
@@ -37,8 +48,22 @@ export class LibuvTechnique implements Technique {
     private readonly trace: Trace,
   ) {
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.handOver(socket));
-    this.server.on('error', (e) => note(`listener: ${e.message}`));
-    this.server.listen({ fd: listener.fd });
+    this.ready = new Promise((resolve, reject) => {
+      this.server.once('listening', resolve);
+      this.server.once('error', reject);
+    });
+    this.ready.then(
+      () => this.server.on('error', (e) => note(`listener: ${e.message}`)),
+      () => {
+        this.listening = false;
+      },
+    );
+    if (process.platform === 'win32') {
+      ipc.close(listener.fd);
+      this.server.listen({ host: '127.0.0.1', port: listener.port, exclusive: true });
+    } else {
+      this.server.listen({ fd: listener.fd });
+    }
   }
 
   /** The workers, started by the relay itself (they are its initial children). */

@@ -50,15 +50,10 @@ function makeTechnique(m: Master, o: HandoffOptions, listener: { fd: number; por
   return { technique: new m.SendTechnique(listener, o.workers, o.worker, trace), variant, specs: [] };
 }
 
-/** What Windows cannot do yet (docs/handoff.md): only `send` with C workers is built. */
+/** What Windows cannot do yet (docs/handoff.md): `send` and `libuv` are built. */
 function windowsRefusal(o: HandoffOptions): { text: string; status: number } | null {
-  if (o.technique !== 'send')
-    return { text: `--technique ${o.technique} is not built for Windows yet (send with C workers is; docs/handoff.md)`, status: EXIT_FAILURE };
-  if (o.worker !== 'c')
-    return {
-      text: `--worker ${o.worker}: send on Windows needs C workers: a TS worker would have to wrap a SOCKET rebuilt from WSAPROTOCOL_INFOW, and Node's net.Socket({ fd }) takes a C runtime descriptor there, not a SOCKET`,
-      status: EXIT_USAGE,
-    };
+  if (o.technique === 'inherit')
+    return { text: `--technique ${o.technique} is not built for Windows yet (send and libuv are; docs/handoff.md)`, status: EXIT_FAILURE };
   return null;
 }
 
@@ -94,9 +89,17 @@ async function main(args: readonly string[]): Promise<number> {
     }
     throw e;
   }
-  writeSync(1, `listening on 127.0.0.1:${listener.port}\n`);
   const trace = m.makeTrace(o.trace || m.traceFromEnvironment());
   const { technique, variant, specs } = makeTechnique(m, o, listener, trace);
+  if (technique instanceof m.LibuvTechnique) {
+    try {
+      await technique.ready; // on Windows Node listens itself (parent/handoff/libuv.ts)
+    } catch (e) {
+      say(`--port ${listener.port}: Node cannot listen there: ${(e as Error).message}`);
+      return EXIT_FAILURE;
+    }
+  }
+  writeSync(1, `listening on 127.0.0.1:${listener.port}\n`);
   const relay = new m.Relay({
     specs,
     variant,

@@ -1,0 +1,141 @@
+/**
+ * The socket handoff on Windows with TypeScript workers (docs/handoff.md), run under Wine
+ * by `npm run test:wine -- test/handoff-win-ts.test.ts`:
+ *  - `libuv`: Node's own handle passing, subprocess.send('connection', socket) on an
+ *    'ipc' channel (WSADuplicateSocketW underneath, libuv's src/win/tcp.c);
+ *  - `send` with `--worker ts` and `--worker mixed`: the TS worker serves the SOCKET the
+ *    master hands over through the addon (child/worker-win.ts), because Node cannot wrap
+ *    it - the last test shows why.
+ * Everything here skips off Windows (test/handoff.test.ts covers Linux).
+ */
+import type { Test } from 'tape';
+import test from 'tape';
+import { ipc } from '../parent/native.ts';
+import { clients, handoffArgv, RUN_TIMEOUT_MS, startMaster, type Served } from './handoff-clients.ts';
+import { alive, IS_WINDOWS, run, sleep } from './helpers.ts';
+
+const SKIP = IS_WINDOWS ? false : 'Windows only (run by npm run test:wine)';
+/** Each client's wait for end of file: Wine on a busy machine starts processes slowly, a
+ * Node worker more slowly than a C one. */
+const CLIENT_TIMEOUT_MS = 120_000;
+
+const SERVED_LINE = /\]\[info\]: served 127\.0\.0\.1:(\d+) \(1 lines\)\r?\n/g;
+
+function counts(pids: readonly number[]): number[] {
+  const by = new Map<number, number>();
+  for (const p of pids) by.set(p, (by.get(p) ?? 0) + 1);
+  return [...by.values()].sort((a, b) => a - b);
+}
+
+/** 20 clients against a master with 3 workers: the C-worker test of
+ * test/handoff-win.test.ts, for any technique and worker kind. */
+async function twentyClients(t: Test, args: readonly string[]): Promise<void> {
+  const master = await startMaster([...args, '--workers', '3']);
+  let served: Served[] = [];
+  try {
+    served = await clients(master.port, 20, CLIENT_TIMEOUT_MS);
+  } catch (e) {
+    t.fail((e as Error).message);
+  }
+  t.equal(served.length, 20, '20 connections ended with end of file (the master kept no copy)');
+  const wrong = served.filter((s) => s.received !== `worker ${s.pid} serving 127.0.0.1:${s.clientPort}\n${s.pid}: ${s.line}`);
+  t.deepEqual(wrong, [], "each banner names the client's own port; each echo is byte-exact");
+  t.deepEqual(counts(served.map((s) => s.pid)), [6, 7, 7], 'round-robin: 3 workers served 6, 7 and 7');
+  const deadline = Date.now() + 60_000;
+  while ((master.run.output().toString().match(SERVED_LINE) ?? []).length < 20 && Date.now() < deadline) await sleep(50);
+  const stdout = master.run.output().toString();
+  const logged = [...stdout.matchAll(/^\[worker (\d+)\]\[info\]: served 127\.0\.0\.1:(\d+) \(1 lines\)\r?$/gm)].map(
+    (m) => `${m[1]}:${m[2]}`,
+  );
+  t.deepEqual(logged.sort(), served.map((s) => `${s.pid}:${s.clientPort}`).sort(), 'one "served" line per connection, from the worker that served it');
+  const workers = [...new Set(served.map((s) => s.pid))];
+  master.run.kill('SIGTERM');
+  await master.run.done;
+  const deadline2 = Date.now() + 30_000;
+  while (workers.some(alive) && Date.now() < deadline2) await sleep(100);
+  t.deepEqual(workers.filter(alive), [], 'master stopped: no worker left running (kill-on-close job)');
+}
+
+async function closingLine(t: Test, args: readonly string[], technique: string): Promise<void> {
+  const r = await run(handoffArgv([...args, '--workers', '2', '--clients', '20']), { timeoutMs: RUN_TIMEOUT_MS });
+  const stdout = r.stdout.toString().replaceAll('\r', '');
+  t.equal(r.code, 0, 'status 0');
+  t.equal(r.stderr.toString(), '', 'nothing on stderr');
+  t.ok(stdout.endsWith(`handoff: 20 of 20 connections served by 2 workers (technique ${technique})\n`), 'the closing line');
+  t.equal((stdout.match(/\]\[info\]: served 127\.0\.0\.1:\d+ \(1 lines\)\n/g) ?? []).length, 20, '20 "served" lines');
+  t.equal((stdout.match(/^\[worker \d+\] exited with code 0\n/gm) ?? []).length, 2, 'both workers exit 0 once their channels close');
+}
+
+test('libuv, TS workers: 20 clients, each answered on its own port, echoes byte-exact, round-robin, end of file', { skip: SKIP }, async (t) => {
+  await twentyClients(t, ['--technique', 'libuv']);
+});
+
+test('libuv, TS workers: --clients 20 prints the closing line, every worker exits 0', { skip: SKIP }, async (t) => {
+  await closingLine(t, ['--technique', 'libuv'], 'libuv');
+});
+
+for (const worker of ['ts', 'mixed']) {
+  test(`send, --worker ${worker}: 20 clients, each answered on its own port, echoes byte-exact, round-robin, end of file`, { skip: SKIP }, async (t) => {
+    await twentyClients(t, ['--technique', 'send', '--worker', worker]);
+  });
+
+  test(`send, --worker ${worker}: --clients 20 prints the closing line, every worker exits 0`, { skip: SKIP }, async (t) => {
+    await closingLine(t, ['--technique', 'send', '--worker', worker], 'send');
+  });
+}
+
+test('libuv with C workers is refused on Windows too: one line, status 2, nothing started', { skip: SKIP }, async (t) => {
+  const r = await run(handoffArgv(['--technique', 'libuv', '--worker', 'c', '--clients', '1']), { timeoutMs: 120_000 });
+  t.equal(r.code, 2, 'status 2');
+  const err = r.stderr.toString().replaceAll('\r', '');
+  t.ok(err.includes('--worker c') && err.split('\n').length === 2, `one line naming the value: ${err.trim()}`);
+  t.equal(r.stdout.length, 0, 'nothing on stdout');
+});
+
+/** Everything on the given sockets until each has ended; the child is then reaped. */
+async function drain(fds: readonly number[], pid: number, timeoutMs: number): Promise<string[]> {
+  const got = fds.map(() => [] as Buffer[]);
+  const open = new Set(fds);
+  const buffer = Buffer.alloc(4096);
+  const deadline = Date.now() + timeoutMs;
+  while (open.size > 0 && Date.now() < deadline) {
+    for (const fd of await ipc.select([...open], 1000)) {
+      const n = ipc.read(fd, buffer);
+      if (n > 0) got[fds.indexOf(fd)]!.push(Buffer.from(buffer.subarray(0, n)));
+      if (n === 0) open.delete(fd);
+    }
+  }
+  for (let i = 0; i < 300 && ipc.wait(pid) === null; i++) await sleep(100);
+  return got.map((parts) => Buffer.concat(parts).toString());
+}
+
+// Why child/worker-win.ts exists. A Node process whose stdout is a socket has, as its C
+// runtime descriptor 1, exactly what _open_osfhandle makes of a SOCKET. Node's
+// net.Socket({ fd: 1 }) asks libuv what it is (uv_guess_handle: GetFileType says
+// FILE_TYPE_PIPE, so a pipe) and opens it as a pipe; uv_pipe_open then treats it as a named
+// pipe (SetNamedPipeHandleState), which a socket is not. If this ever passes a byte through,
+// the TS worker could wrap its SOCKETs in net.Socket instead.
+test('why the TS worker serves SOCKETs through the addon: net.Socket({ fd }) cannot adopt a descriptor that stands for a SOCKET', { skip: SKIP }, async (t) => {
+  const script = [
+    "const fs = require('fs'), net = require('net');",
+    'let s;',
+    "try { s = new net.Socket({ fd: 1, readable: false, writable: true }); }",
+    "catch (e) { fs.writeSync(2, 'threw ' + e.code + ' ' + e.syscall + '\\n'); process.exit(0); }",
+    "s.on('error', (e) => { fs.writeSync(2, 'error ' + e.code + ' ' + e.syscall + '\\n'); });",
+    "s.end('through net.Socket\\n', () => fs.writeSync(2, 'written\\n'));",
+  ].join('\n');
+  const [outMine, outTheirs] = ipc.socketpair();
+  const [errMine, errTheirs] = ipc.socketpair();
+  let pid: number;
+  try {
+    pid = ipc.spawn([process.execPath, '-e', script], { stdout: outTheirs, stderr: errTheirs });
+  } finally {
+    ipc.close(outTheirs);
+    ipc.close(errTheirs);
+  }
+  const [out, err] = await drain([outMine, errMine], pid, 60_000);
+  ipc.close(outMine);
+  ipc.close(errMine);
+  t.equal(out, '', 'nothing reached the socket through net.Socket');
+  t.match(err.replaceAll('\r', ''), /^(threw|error) \S+ \S+\n/m, `net.Socket failed: ${JSON.stringify(err)}`);
+});
