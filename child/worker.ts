@@ -12,6 +12,9 @@
  * Per connection: `worker PID serving 127.0.0.1:CLIENTPORT\n` to the client, then every
  * line it sends back as `PID: LINE\n` until it closes; one line on stdout per connection,
  * problems on stderr (fs.writeSync, for the reason child/child.ts gives).
+ *
+ * On Windows N is a SOCKET, which net.Socket cannot wrap: --socket and --channel go to
+ * child/worker-win.ts, which serves it through the addon (the fenced part of main).
  */
 import { writeSync } from 'node:fs';
 import { Socket } from 'node:net';
