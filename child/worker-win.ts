@@ -114,6 +114,9 @@ export async function serveOnWindows(channel: number | null, sockets: readonly n
       if (conn !== undefined && !conn.readable(buffer)) open.delete(fd);
     }
   }
+  // The channel is not closed here: it was inherited, and under Wine 8 closesocket on an
+  // inherited SOCKET fails with WSAENOTSOCK (seen here; recv on it works). The process's
+  // exit releases it, as for the C worker.
 }
 
 /** One hand-over message: the payload byte and the WSAPROTOCOL_INFOW, the SOCKET rebuilt

@@ -10,7 +10,8 @@
  */
 import type { Test } from 'tape';
 import test from 'tape';
-import { ipc } from '../parent/native.ts';
+import { connect } from 'node:net';
+import { handoffNative, ipc, isNativeError } from '../parent/native.ts';
 import { clients, handoffArgv, RUN_TIMEOUT_MS, startMaster, type Served } from './handoff-clients.ts';
 import { alive, IS_WINDOWS, run, sleep } from './helpers.ts';
 
@@ -90,6 +91,30 @@ test('libuv with C workers is refused on Windows too: one line, status 2, nothin
   const err = r.stderr.toString().replaceAll('\r', '');
   t.ok(err.includes('--worker c') && err.split('\n').length === 2, `one line naming the value: ${err.trim()}`);
   t.equal(r.stdout.length, 0, 'nothing on stdout');
+});
+
+// Not skipped on Linux: the primitive has a POSIX part too (c/listen_posix.c).
+test("peerPort: the client's own port of an accepted connection (getpeername)", async (t) => {
+  const native = handoffNative();
+  const listener = native.listen(0, 4);
+  const socket = connect({ host: '127.0.0.1', port: listener.port });
+  await new Promise<void>((resolve) => socket.on('connect', resolve));
+  let conn = null;
+  for (let i = 0; i < 200 && (conn = native.accept(listener.fd)) === null; i++) await sleep(10);
+  if (conn === null) {
+    t.fail('accept: no connection');
+  } else {
+    t.equal(native.peerPort(conn.fd), socket.localPort, `the client's port: ${socket.localPort}`);
+    ipc.close(conn.fd);
+  }
+  try {
+    native.peerPort(listener.fd);
+    t.fail('peerPort on a listener went through');
+  } catch (e) {
+    t.ok(isNativeError(e) && e.syscall === 'getpeername', `a listener has no peer: ${(e as Error).message}`);
+  }
+  socket.destroy();
+  ipc.close(listener.fd);
 });
 
 /** Everything on the given sockets until each has ended; the child is then reaped. */
