@@ -12,8 +12,10 @@
  * line on stdout per connection, problems on stderr. Connections are served one after
  * another: enough for a demo whose master spreads connections over several workers.
  *
- * On Windows (the fenced part below) N is a SOCKET: --channel works (the SOCKET rebuilt
- * from WSAPROTOCOL_INFOW by c/fdpass_win.c); --socket is not built there yet.
+ * On Windows (the fenced parts below) N is a SOCKET: --channel rebuilds each SOCKET from
+ * the WSAPROTOCOL_INFOW the master wrote (c/fdpass_win.c); --socket N is the SOCKET
+ * inherited through CreateProcess's handle list, first claimed for this process with
+ * WSADuplicateSocketW (claim_inherited says why).
  */
 #define _GNU_SOURCE
 #include "ipc.h"
@@ -212,6 +214,50 @@ static int serve_channel(conn_t channel) {
   }
 }
 
+#ifdef _WIN32
+/*
+ * The inherited SOCKET as a socket this process's Winsock knows. The handle is valid here
+ * (CreateProcess copied it), but under Wine 8 every Winsock call that looks the socket up
+ * first - send, getpeername, getsockopt, closesocket - fails on it with WSAENOTSOCK: Wine's
+ * ws2_32 (dlls/ws2_32/socket.c, socket_list_find) accepts only the sockets this process
+ * made itself with socket, WSASocketW or accept, and an inherited handle is none of them
+ * (recv and getsockname, which do not look it up, work). WSADuplicateSocketW for our own
+ * process ID and WSASocketW(FROM_PROTOCOL_INFO) give a socket made here, on the same
+ * connection (Microsoft's WSADuplicateSocketW takes any target process ID and does not
+ * exclude the caller's; seen working here under Wine only). On Windows, where the
+ * inherited handle is documented to work as it is (the Winsock FAQ), this costs one extra
+ * handle for a moment. WSA_FLAG_NO_HANDLE_INHERIT: nothing this worker starts gets it.
+ */
+static int claim_inherited(SOCKET inherited, SOCKET *claimed) {
+  WSAPROTOCOL_INFOW info;
+  SOCKET s;
+  memset(&info, 0, sizeof info);
+  if (WSADuplicateSocketW(inherited, GetCurrentProcessId(), &info) != 0) {
+    say(STDERR_NO, "WSADuplicateSocketW on the inherited socket %llu: %s\n", (unsigned long long)inherited, last_error());
+    return -1;
+  }
+  s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET) {
+    say(STDERR_NO, "WSASocketW(FROM_PROTOCOL_INFO) for the inherited socket %llu: %s\n", (unsigned long long)inherited, last_error());
+    return -1;
+  }
+  /* The inherited handle must go too: the connection ends only when its last handle
+   * closes. Wine refuses closesocket on it (WSAENOTSOCK, the same lookup as above); there
+   * CloseHandle does it, which is all Wine's closesocket does once its lookup succeeds. */
+  *claimed = s;
+  if (closesocket(inherited) == 0) return 0;
+  if (WSAGetLastError() != WSAENOTSOCK) {
+    say(STDERR_NO, "closesocket on the inherited socket %llu: %s\n", (unsigned long long)inherited, last_error());
+  } else if (!CloseHandle((HANDLE)inherited)) {
+    say(STDERR_NO, "CloseHandle on the inherited socket %llu: Windows error %lu\n", (unsigned long long)inherited, GetLastError());
+  } else {
+    return 0;
+  }
+  (void)closesocket(s);
+  return -1;
+}
+#endif
+
 /* A descriptor (POSIX) or a SOCKET's handle value (Windows), as the master wrote it. */
 static int parse_number(const char *s, conn_t *out) {
   char *end;
@@ -238,18 +284,15 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 #endif
   if (argc == 3 && parse_number(argv[2], &fd) == 0) {
-#ifndef _WIN32
     if (strcmp(argv[1], "--socket") == 0) {
+#ifdef _WIN32
+      if (claim_inherited(fd, &fd) != 0) return 1;
+#endif
       serve(fd);
       return 0;
     }
-#endif
     if (strcmp(argv[1], "--channel") == 0) return serve_channel(fd);
   }
-#ifdef _WIN32
-  say(STDERR_NO, "usage: worker --channel N (--socket N is not built for Windows yet)\n");
-#else
   say(STDERR_NO, "usage: worker --socket N | --channel N\n");
-#endif
   return 2;
 }

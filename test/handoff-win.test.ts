@@ -4,8 +4,9 @@
  * workers - the master duplicates each accepted SOCKET for a worker's PID with
  * WSADuplicateSocketW and writes the WSAPROTOCOL_INFOW on the worker's channel (a socket
  * pair end, inherited through the spawn's handle list); the worker rebuilds it with
- * WSASocketW(FROM_PROTOCOL_INFO). `inherit`, `libuv` and TS workers are refused, and that
- * is tested too. Everything here skips off Windows (test/handoff.test.ts covers Linux).
+ * WSASocketW(FROM_PROTOCOL_INFO). `libuv` and TS workers are refused, and that is tested
+ * too (`inherit`: test/handoff-win-inherit.test.ts). Everything here skips off Windows
+ * (test/handoff.test.ts covers Linux).
  */
 import { connect } from 'node:net';
 import test from 'tape';
@@ -74,7 +75,7 @@ test("send: the master's handle count after 500 connections", {
 });
 
 test('Windows: what is not built is refused in one line, nothing started', { skip: SKIP }, async (t) => {
-  for (const technique of ['inherit', 'libuv']) {
+  for (const technique of ['libuv']) {
     const r = await run(handoffArgv(['--technique', technique, '--clients', '1']), { timeoutMs: 120_000 });
     t.equal(r.code, 1, `--technique ${technique}: status 1`);
     t.equal(r.stderr.toString().replaceAll('\r', ''), `handoff: --technique ${technique} is not built for Windows yet (send with C workers is; docs/handoff.md)\n`, 'one line saying so');

@@ -50,13 +50,13 @@ function makeTechnique(m: Master, o: HandoffOptions, listener: { fd: number; por
   return { technique: new m.SendTechnique(listener, o.workers, o.worker, trace), variant, specs: [] };
 }
 
-/** What Windows cannot do yet (docs/handoff.md): only `send` with C workers is built. */
+/** What Windows cannot do yet (docs/handoff.md): `send` and `inherit` with C workers are built. */
 function windowsRefusal(o: HandoffOptions): { text: string; status: number } | null {
-  if (o.technique !== 'send')
+  if (o.technique === 'libuv')
     return { text: `--technique ${o.technique} is not built for Windows yet (send with C workers is; docs/handoff.md)`, status: EXIT_FAILURE };
   if (o.worker !== 'c')
     return {
-      text: `--worker ${o.worker}: send on Windows needs C workers: a TS worker would have to wrap a SOCKET rebuilt from WSAPROTOCOL_INFOW, and Node's net.Socket({ fd }) takes a C runtime descriptor there, not a SOCKET`,
+      text: `--worker ${o.worker}: ${o.technique} on Windows needs C workers: a TS worker would have to wrap a SOCKET (inherited, or rebuilt from WSAPROTOCOL_INFOW), and Node's net.Socket({ fd }) takes a C runtime descriptor there, not a SOCKET`,
       status: EXIT_USAGE,
     };
   return null;
