@@ -1018,6 +1018,20 @@ static napi_value js_peer_port(napi_env env, napi_callback_info info) {
   return number(env, (double)port);
 }
 
+/* claimInherited(fd) -> what an `inherit` worker serves: fd itself, or on Windows, where
+ * Winsock refuses the inherited SOCKET as it is (Wine), a socket made here from it. */
+static napi_value js_claim_inherited(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  ipc_fd fd, claimed = IPC_NO_FD;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
+  if (get_fd(env, argv[0], "claimInherited(fd): fd", &fd) < 0) return NULL;
+  memset(&err, 0, sizeof err);
+  if (ipc_claim_inherited(fd, &claimed, &err) < 0) return throw_ipc(env, &err);
+  return number(env, (double)claimed);
+}
+
 /* ---------- module ---------- */
 
 static int export_function(napi_env env, napi_value exports, const char *name, napi_callback fn) {
@@ -1055,6 +1069,7 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "sendFd", js_send_fd) < 0 ||
       export_function(env, exports, "receiveFd", js_receive_fd) < 0 ||
       export_function(env, exports, "peerPort", js_peer_port) < 0 ||
+      export_function(env, exports, "claimInherited", js_claim_inherited) < 0 ||
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
       export_function(env, exports, "labelLines", js_label_lines) < 0)
     return throw_napi_failure(env, "exporting functions");

@@ -126,3 +126,10 @@ long ipc_recv_fd(ipc_fd channel, void *buf, size_t len, ipc_fd *fd, ipc_error *e
 #endif
   return (long)n;
 }
+
+int ipc_claim_inherited(ipc_fd inherited, ipc_fd *claimed, ipc_error *err) {
+  /* A descriptor is the process's own once exec has passed it on: nothing to do. */
+  (void)err;
+  *claimed = inherited;
+  return 0;
+}

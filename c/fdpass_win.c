@@ -108,3 +108,42 @@ long ipc_recv_fd(ipc_fd channel, void *buf, size_t len, ipc_fd *fd, ipc_error *e
   *fd = s;
   return n;
 }
+
+/*
+ * The Winsock FAQ's inherited SOCKET. On Windows the handle CreateProcess copied is the
+ * socket, usable as it is: that is the FAQ's technique, and the first thing tried. Under
+ * Wine 8 every Winsock call that looks the socket up first (send, getpeername, getsockopt,
+ * closesocket) fails on it with WSAENOTSOCK: Wine's ws2_32 (dlls/ws2_32/socket.c,
+ * socket_list_find) knows only the sockets this process made with socket, WSASocketW or
+ * accept (recv and getsockname, which skip the lookup, work). WSADuplicateSocketW for our
+ * own process ID and WSASocketW(FROM_PROTOCOL_INFO) then make one here, on the same
+ * connection (Microsoft's WSADuplicateSocketW page does not exclude the caller's own PID;
+ * seen working under Wine only). WSA_FLAG_NO_HANDLE_INHERIT: nothing this worker starts
+ * gets it.
+ */
+int ipc_claim_inherited(ipc_fd inherited, ipc_fd *claimed, ipc_error *err) {
+  WSAPROTOCOL_INFOW info;
+  struct sockaddr_in peer;
+  int peer_len = (int)sizeof peer;
+  SOCKET s;
+  if (getpeername(inherited, (struct sockaddr *)&peer, &peer_len) == 0) {
+    *claimed = inherited;
+    return 0;
+  }
+  if (WSAGetLastError() != WSAENOTSOCK) return ipc_fail_socket(err, "getpeername");
+  memset(&info, 0, sizeof info);
+  if (WSADuplicateSocketW(inherited, GetCurrentProcessId(), &info) != 0)
+    return ipc_fail_socket(err, "WSADuplicateSocketW");
+  s = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET) return ipc_fail_socket(err, "WSASocketW(FROM_PROTOCOL_INFO)");
+  /* The inherited handle must go too: the connection ends only when its last handle
+   * closes. closesocket refuses it here for the same reason (WSAENOTSOCK); CloseHandle is
+   * all Wine's closesocket would do once its lookup succeeded. */
+  if (closesocket(inherited) == 0 || (WSAGetLastError() == WSAENOTSOCK && CloseHandle((HANDLE)inherited))) {
+    *claimed = s;
+    return 0;
+  }
+  ipc_fail_system(err, "CloseHandle");
+  closesocket(s);
+  return -1;
+}

@@ -217,6 +217,12 @@ int ipc_peer_port(ipc_fd conn, unsigned *port, ipc_error *err);
  * already closed. */
 long ipc_send_fd(ipc_fd channel, ipc_fd fd, long target_pid, const void *data, size_t len, ipc_error *err);
 long ipc_recv_fd(ipc_fd channel, void *buf, size_t len, ipc_fd *fd, ipc_error *err);
+/* The `inherit` worker's first step with the connection it inherited (--socket N):
+ * POSIX: the descriptor as it is. Windows: the SOCKET as it is when Winsock accepts it
+ * (the Winsock FAQ's way; getpeername is the test), else - Wine 8, whose ws2_32 refuses
+ * sockets another process made - a socket made here from it with WSADuplicateSocketW for
+ * this process, the inherited handle closed. *claimed is what to serve. */
+int ipc_claim_inherited(ipc_fd inherited, ipc_fd *claimed, ipc_error *err);
 
 /* fork_exec_posix.c: the article's `unix` branch, pipe + fork + dup2 + exec.
  * fork_exec_win.c: refuses with ENOSYS and the reason (no fork, select takes sockets only). */

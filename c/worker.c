@@ -12,8 +12,10 @@
  * line on stdout per connection, problems on stderr. Connections are served one after
  * another: enough for a demo whose master spreads connections over several workers.
  *
- * On Windows (the fenced part below) N is a SOCKET: --channel works (the SOCKET rebuilt
- * from WSAPROTOCOL_INFOW by c/fdpass_win.c); --socket is not built there yet.
+ * On Windows (the fenced parts below) N is a SOCKET: --channel rebuilds each SOCKET from
+ * the WSAPROTOCOL_INFOW the master wrote (c/fdpass_win.c); --socket N is the SOCKET
+ * inherited through CreateProcess's handle list, claimed for this process where Winsock
+ * refuses it as it is (ipc_claim_inherited in c/fdpass_win.c says when and why).
  */
 #define _GNU_SOURCE
 #include "ipc.h"
@@ -212,6 +214,7 @@ static int serve_channel(conn_t channel) {
   }
 }
 
+
 /* A descriptor (POSIX) or a SOCKET's handle value (Windows), as the master wrote it. */
 static int parse_number(const char *s, conn_t *out) {
   char *end;
@@ -238,18 +241,17 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 #endif
   if (argc == 3 && parse_number(argv[2], &fd) == 0) {
-#ifndef _WIN32
     if (strcmp(argv[1], "--socket") == 0) {
+      ipc_error err;
+      if (ipc_claim_inherited(fd, &fd, &err) != 0) {
+        say(STDERR_NO, "the inherited socket %s: %s (%s)\n", argv[2], err.message, err.code);
+        return 1;
+      }
       serve(fd);
       return 0;
     }
-#endif
     if (strcmp(argv[1], "--channel") == 0) return serve_channel(fd);
   }
-#ifdef _WIN32
-  say(STDERR_NO, "usage: worker --channel N (--socket N is not built for Windows yet)\n");
-#else
   say(STDERR_NO, "usage: worker --socket N | --channel N\n");
-#endif
   return 2;
 }

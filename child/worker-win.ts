@@ -97,7 +97,19 @@ export async function serveOnWindows(channel: number | null, sockets: readonly n
       ipc.close(socket);
     }
   };
-  for (const s of sockets) start(s);
+  // --socket N (inherit): the SOCKET inherited from the master, claimed first where
+  // Winsock refuses it as it is (Wine 8; c/fdpass_win.c, ipc_claim_inherited).
+  for (const inherited of sockets) {
+    let socket: number;
+    try {
+      socket = native.claimInherited(inherited);
+    } catch (e) {
+      say(2, `the inherited socket ${inherited}: ${(e as Error).message}`);
+      process.exitCode = 1;
+      continue;
+    }
+    start(socket);
+  }
   let listening = channel !== null;
   if (channel !== null) ipc.setNonBlocking(channel);
   while (listening || open.size > 0) {

@@ -93,6 +93,10 @@ export interface HandoffIpc {
    * TS worker needs it on Windows, where it serves a SOCKET through the addon
    * (child/worker-win.ts). */
   peerPort(fd: number): number;
+  /** An `inherit` worker's first step with its --socket N: fd itself on POSIX, and on
+   * Windows when Winsock takes the inherited SOCKET as it is; else (Wine 8) a SOCKET made
+   * in this process from it, the inherited handle closed (c/fdpass_win.c). */
+  claimInherited(fd: number): number;
 }
 
 export type NativeSpawnBreak = 'inherit-all' | 'no-startf';
@@ -171,6 +175,7 @@ export interface NativeIpc {
   sendFd?: HandoffIpc['sendFd'];
   receiveFd?: HandoffIpc['receiveFd'];
   peerPort?: HandoffIpc['peerPort'];
+  claimInherited?: HandoffIpc['claimInherited'];
   /** Windows only: handle and thread counts and memory of any process we may open. */
   processInfo?: (pid: number) => ProcessInfo;
   /** The hot path: appends label + line to out (from outLength) for every complete line
@@ -244,11 +249,12 @@ export const WORKER_C_PATH = join(BUILD_DIR, process.platform === 'win32' ? 'wor
 
 /** The handoff primitives, or an error saying they are not built on this platform. */
 export function handoffNative(): HandoffIpc {
-  const { listen, accept, sendFd, receiveFd, peerPort } = ipc;
-  if (listen === undefined || accept === undefined || sendFd === undefined || receiveFd === undefined || peerPort === undefined) {
+  const { listen, accept, sendFd, receiveFd, peerPort, claimInherited } = ipc;
+  if (listen === undefined || accept === undefined || sendFd === undefined || receiveFd === undefined || peerPort === undefined ||
+      claimInherited === undefined) {
     throw new Error(`the socket handoff is not built for ${process.platform} yet`);
   }
-  return { listen, accept, sendFd, receiveFd, peerPort };
+  return { listen, accept, sendFd, receiveFd, peerPort, claimInherited };
 }
 
 const signalNumbers: Record<string, number> = constants.signals as Record<string, number>;

@@ -4,8 +4,9 @@
  * workers - the master duplicates each accepted SOCKET for a worker's PID with
  * WSADuplicateSocketW and writes the WSAPROTOCOL_INFOW on the worker's channel (a socket
  * pair end, inherited through the spawn's handle list); the worker rebuilds it with
- * WSASocketW(FROM_PROTOCOL_INFO). `inherit` is refused, and that
- * is tested too. Everything here skips off Windows (test/handoff.test.ts covers Linux).
+ * WSASocketW(FROM_PROTOCOL_INFO). `libuv` and TS workers: test/handoff-win-ts.test.ts;
+ * `inherit`: test/handoff-win-inherit.test.ts. Everything here skips off Windows
+ * (test/handoff.test.ts covers Linux).
  */
 import { connect } from 'node:net';
 import test from 'tape';
@@ -71,16 +72,6 @@ test("send: the master's handle count after 500 connections", {
   skip: IS_WINDOWS ? 'no Windows port: under Wine 8 GetProcessHandleCount reports 0 for every process' : 'Windows only',
 }, (t) => {
   t.end();
-});
-
-// TS and mixed workers, and libuv, are built on Windows now: test/handoff-win-ts.test.ts.
-test('Windows: what is not built is refused in one line, nothing started', { skip: SKIP }, async (t) => {
-  for (const technique of ['inherit']) {
-    const r = await run(handoffArgv(['--technique', technique, '--clients', '1']), { timeoutMs: 120_000 });
-    t.equal(r.code, 1, `--technique ${technique}: status 1`);
-    t.equal(r.stderr.toString().replaceAll('\r', ''), `handoff: --technique ${technique} is not built for Windows yet (send and libuv are; docs/handoff.md)\n`, 'one line saying so');
-    t.equal(r.stdout.length, 0, 'nothing on stdout: no listener, no worker');
-  }
 });
 
 test('sendFd / receiveFd on Windows: a SOCKET crosses as WSAPROTOCOL_INFOW and works on the other side; no PID, no hand-over', { skip: SKIP }, async (t) => {

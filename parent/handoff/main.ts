@@ -50,13 +50,6 @@ function makeTechnique(m: Master, o: HandoffOptions, listener: { fd: number; por
   return { technique: new m.SendTechnique(listener, o.workers, o.worker, trace), variant, specs: [] };
 }
 
-/** What Windows cannot do yet (docs/handoff.md): `send` and `libuv` are built. */
-function windowsRefusal(o: HandoffOptions): { text: string; status: number } | null {
-  if (o.technique === 'inherit')
-    return { text: `--technique ${o.technique} is not built for Windows yet (send and libuv are; docs/handoff.md)`, status: EXIT_FAILURE };
-  return null;
-}
-
 async function main(args: readonly string[]): Promise<number> {
   let o: HandoffOptions;
   try {
@@ -69,13 +62,6 @@ async function main(args: readonly string[]): Promise<number> {
   if (o.help) {
     writeSync(1, HANDOFF_USAGE);
     return 0;
-  }
-  if (process.platform === 'win32') {
-    const refusal = windowsRefusal(o);
-    if (refusal !== null) {
-      say(refusal.text);
-      return refusal.status;
-    }
   }
   const m = await loadMaster();
   const native = m.handoffNative();
