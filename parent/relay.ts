@@ -2,10 +2,10 @@
  * The article's parent loop: start the children, then select() over every read end, read
  * what is ready, reassemble lines, label them, write them out; reap children as they exit.
  *
- * Two modes, one class each, over a shared core (RelayCore: children, exit lines, stops,
- * the output batch):
+ * Three modes, one class and file each, over a shared core (RelayCore in relay-core.ts:
+ * children, exit lines, stops, the output batch):
  *
- *   SelectRelay (socketpair, pipe-thread, posix) - one round of its loop:
+ *   SelectRelay (relay-select.ts; socketpair, pipe-thread, posix) - one round of its loop:
  *     1. select() on all open read ends plus a wakeup socket (off the main thread),
  *     2. read each ready descriptor until it would block (256 KiB at a time),
  *     3. split into lines and label them into one output batch,
@@ -13,9 +13,14 @@
  *     5. write the batch; if the reader is slow, wait for it before reading again, so the
  *        children block on full buffers instead of the parent buffering their output.
  *
- *   StreamRelay (libuv): libuv multiplexes; its stream events do steps 1-3 as they come,
- *     and the loop only waits for them, settles exits and writes (step 5), pausing the
- *     streams while the reader is slow.
+ *   NativeRelay (relay-native.ts; the same variants, `--loop native`, the default on
+ *     POSIX where nothing observes the steps): SelectRelay's steps 1, 2, 3 and 5 in C on a
+ *     thread of its own (c/loop_posix.c), the same algorithm; step 4 and the exit lines
+ *     stay here. SelectRelay is the reference, the one to read; this one is faster.
+ *
+ *   StreamRelay (relay-stream.ts; libuv): libuv multiplexes; its stream events do steps
+ *     1-3 as they come, and the loop only waits for them, settles exits and writes
+ *     (step 5), pausing the streams while the reader is slow.
  *
  * A child's exit line follows everything it wrote: it waits for the end of the child's
  * streams (see EXIT_LINE_GRACE_MS for the one exception).
