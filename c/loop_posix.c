@@ -1,5 +1,5 @@
 /*
- * loop_posix.c - the parent's select() loop (parent/relay.ts, SelectRelay), steps 1, 2, 3
+ * loop_posix.c - the parent's select() loop (parent/relay-select.ts, SelectRelay), steps 1, 2, 3
  * and 5, in C on a thread of its own: `--loop native`, the default on POSIX when nothing
  * needs the TypeScript loop (parent/relay-native.ts says when).
  *
@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The TypeScript loop's constants (parent/relay.ts, parent/lines.ts): the same values,
+/* The TypeScript loop's constants (parent/relay-select.ts, parent/relay-core.ts, parent/lines.ts): the same values,
  * so both loops cut rounds and lines at the same places. */
 #define LOOP_READ_BYTES (256 * 1024)
 #define LOOP_MAX_READS_PER_ROUND 2
