@@ -61,7 +61,8 @@
             "c/select_posix.c",
             "c/guard_posix.c",
             "c/listen_posix.c",
-            "c/fdpass_posix.c"
+            "c/fdpass_posix.c",
+            "c/loop_posix.c"
           ],
           "cflags": ["-pthread"],
           "ldflags": ["-pthread"],

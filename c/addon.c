@@ -1032,6 +1032,204 @@ static napi_value js_claim_inherited(napi_env env, napi_callback_info info) {
   return number(env, (double)claimed);
 }
 
+#ifndef _WIN32
+/* ---------- the native loop (POSIX): steps 1, 2, 3 and 5 on a thread, c/loop_posix.c ---------- */
+
+/* What JavaScript holds: the loop, and the thread-safe function its events come through.
+ * Freed when that function is finalized, after the last event was delivered. */
+typedef struct loop_box {
+  ipc_loop *loop; /* NULL once joined */
+  napi_threadsafe_function tsfn;
+} loop_box;
+
+#define LOOP_EVENTS_PER_CALL 64
+
+/* From the loop's thread: events are waiting. */
+static void loop_notify(void *ctx) {
+  loop_box *box = ctx;
+  /* Fails only once the function is being released (after the join): nothing to tell. */
+  (void)napi_call_threadsafe_function(box->tsfn, NULL, napi_tsfn_nonblocking);
+}
+
+static napi_value loop_event_object(napi_env env, const ipc_loop_event *e) {
+  static const char *const kinds[] = {"", "end", "output-error", "failed", "finished"};
+  napi_value o, v;
+  if (napi_create_object(env, &o) != napi_ok || set_string(env, o, "kind", kinds[e->kind]) < 0) return NULL;
+  if (e->kind == IPC_LOOP_END) {
+    if (napi_create_double(env, (double)e->fd, &v) != napi_ok || napi_set_named_property(env, o, "fd", v) != napi_ok ||
+        napi_get_boolean(env, e->eof != 0, &v) != napi_ok || napi_set_named_property(env, o, "eof", v) != napi_ok)
+      return NULL;
+  }
+  if (e->err.code != NULL) {
+    v = error_object(env, &e->err);
+    if (v == NULL || napi_set_named_property(env, o, "error", v) != napi_ok) return NULL;
+  }
+  return o;
+}
+
+/* On the main thread: hands every waiting event to the JavaScript callback, in order. */
+static void loop_call_js(napi_env env, napi_value callback, void *context, void *data) {
+  loop_box *box = context;
+  ipc_loop_event events[LOOP_EVENTS_PER_CALL];
+  napi_value array, undefined, o;
+  size_t n, i;
+  (void)data;
+  if (env == NULL || box->loop == NULL) return;
+  while ((n = ipc_loop_take_events(box->loop, events, LOOP_EVENTS_PER_CALL)) > 0) {
+    if (napi_create_array_with_length(env, n, &array) != napi_ok || napi_get_undefined(env, &undefined) != napi_ok) return;
+    for (i = 0; i < n; i++) {
+      o = loop_event_object(env, &events[i]);
+      if (o == NULL || napi_set_element(env, array, (uint32_t)i, o) != napi_ok) return;
+    }
+    /* An exception thrown by the callback surfaces as Node's uncaught exception. */
+    if (napi_call_function(env, undefined, callback, 1, &array, NULL) != napi_ok) return;
+    if (box->loop == NULL) return; /* the callback joined the loop */
+  }
+}
+
+static void loop_box_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static int get_loop(napi_env env, napi_value v, const char *what, loop_box **box) {
+  char msg[120];
+  if (napi_get_value_external(env, v, (void **)box) != napi_ok || (*box)->loop == NULL) {
+    snprintf(msg, sizeof msg, "%s must be a running loop from loopStart()", what);
+    usage(env, msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* loopStart(outFd, onEvents) -> loop */
+static napi_value js_loop_start(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], name, external;
+  size_t argc;
+  ipc_fd out_fd;
+  ipc_error err;
+  napi_valuetype t;
+  loop_box *box;
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  if (get_fd(env, argv[0], "loopStart(outFd, onEvents): outFd", &out_fd) < 0) return NULL;
+  CHECK(env, napi_typeof(env, argv[1], &t));
+  if (t != napi_function) return usage(env, "loopStart(outFd, onEvents): onEvents must be a function");
+  box = calloc(1, sizeof *box);
+  if (box == NULL) {
+    ipc_fail(&err, "ENOMEM", "calloc", "out of memory");
+    return throw_ipc(env, &err);
+  }
+  if (napi_create_string_utf8(env, "ipc.loop", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, box, loop_box_finalize, box, loop_call_js,
+                                      &box->tsfn) != napi_ok) {
+    free(box);
+    return throw_napi_failure(env, "creating the loop's thread-safe function");
+  }
+  memset(&err, 0, sizeof err);
+  if (ipc_loop_start(out_fd, loop_notify, box, &box->loop, &err) < 0) {
+    /* Releasing finalizes the function, which frees the box. */
+    napi_release_threadsafe_function(box->tsfn, napi_tsfn_abort);
+    return throw_ipc(env, &err);
+  }
+  CHECK(env, napi_create_external(env, box, NULL, NULL, &external));
+  return external;
+}
+
+/* loopAdd(loop, fd, label) */
+static napi_value js_loop_add(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc, len;
+  loop_box *box;
+  ipc_fd fd;
+  void *label;
+  ipc_error err;
+  if (get_args(env, info, 3, argv, &argc) < 0) return NULL;
+  if (get_loop(env, argv[0], "loopAdd(loop, fd, label): loop", &box) < 0 ||
+      get_fd(env, argv[1], "loopAdd(loop, fd, label): fd", &fd) < 0 ||
+      get_buffer(env, argv[2], "loopAdd(loop, fd, label): label", &label, &len) < 0)
+    return NULL;
+  memset(&err, 0, sizeof err);
+  if (ipc_loop_add(box->loop, fd, label, len, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+/* loopClose(loop, fd) */
+static napi_value js_loop_close(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  loop_box *box;
+  ipc_fd fd;
+  ipc_error err;
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  if (get_loop(env, argv[0], "loopClose(loop, fd): loop", &box) < 0 || get_fd(env, argv[1], "loopClose(loop, fd): fd", &fd) < 0)
+    return NULL;
+  memset(&err, 0, sizeof err);
+  if (ipc_loop_close(box->loop, fd, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+/* loopAppend(loop, data) */
+static napi_value js_loop_append(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc, len;
+  loop_box *box;
+  void *data;
+  ipc_error err;
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  if (get_loop(env, argv[0], "loopAppend(loop, data): loop", &box) < 0 ||
+      get_buffer(env, argv[1], "loopAppend(loop, data): data", &data, &len) < 0)
+    return NULL;
+  memset(&err, 0, sizeof err);
+  if (ipc_loop_append(box->loop, data, len, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+/* loopFinish(loop): the "finished" event follows once everything is written. */
+static napi_value js_loop_finish(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  loop_box *box;
+  ipc_error err;
+  if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
+  if (get_loop(env, argv[0], "loopFinish(loop): loop", &box) < 0) return NULL;
+  memset(&err, 0, sizeof err);
+  if (ipc_loop_finish(box->loop, &err) < 0) return throw_ipc(env, &err);
+  return NULL;
+}
+
+/* loopQuietMs(loop, fd) -> ms since fd's last output (0 while waiting for the reader), -1
+ * once it ended. */
+static napi_value js_loop_quiet_ms(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  loop_box *box;
+  ipc_fd fd;
+  if (get_args(env, info, 2, argv, &argc) < 0) return NULL;
+  if (get_loop(env, argv[0], "loopQuietMs(loop, fd): loop", &box) < 0 ||
+      get_fd(env, argv[1], "loopQuietMs(loop, fd): fd", &fd) < 0)
+    return NULL;
+  return number(env, (double)ipc_loop_quiet_ms(box->loop, fd));
+}
+
+/* loopJoin(loop): after the "finished" event; frees the loop. */
+static napi_value js_loop_join(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  loop_box *box;
+  ipc_error err;
+  ipc_loop *loop;
+  if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
+  if (get_loop(env, argv[0], "loopJoin(loop): loop", &box) < 0) return NULL;
+  loop = box->loop;
+  box->loop = NULL;
+  memset(&err, 0, sizeof err);
+  if (ipc_loop_join(loop, &err) < 0) return throw_ipc(env, &err);
+  CHECK(env, napi_release_threadsafe_function(box->tsfn, napi_tsfn_release));
+  return NULL;
+}
+#endif
+
 /* ---------- module ---------- */
 
 static int export_function(napi_env env, napi_value exports, const char *name, napi_callback fn) {
@@ -1071,6 +1269,15 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "peerPort", js_peer_port) < 0 ||
       export_function(env, exports, "claimInherited", js_claim_inherited) < 0 ||
       export_function(env, exports, "quoteCommandLine", js_quote_cmdline) < 0 ||
+#ifndef _WIN32
+      export_function(env, exports, "loopStart", js_loop_start) < 0 ||
+      export_function(env, exports, "loopAdd", js_loop_add) < 0 ||
+      export_function(env, exports, "loopClose", js_loop_close) < 0 ||
+      export_function(env, exports, "loopAppend", js_loop_append) < 0 ||
+      export_function(env, exports, "loopFinish", js_loop_finish) < 0 ||
+      export_function(env, exports, "loopQuietMs", js_loop_quiet_ms) < 0 ||
+      export_function(env, exports, "loopJoin", js_loop_join) < 0 ||
+#endif
       export_function(env, exports, "labelLines", js_label_lines) < 0)
     return throw_napi_failure(env, "exporting functions");
   CHECK(env, napi_create_int32(env, FD_SETSIZE, &v));

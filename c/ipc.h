@@ -240,4 +240,39 @@ size_t ipc_label_lines(const unsigned char *src, size_t len, const unsigned char
  * command line can pass as a program name. */
 size_t ipc_quote_cmdline(const char *const *argv, char *out, size_t cap);
 
+#ifndef _WIN32
+/* loop_posix.c: the parent's select() loop (steps 1, 2, 3 and 5) on a thread of its own,
+ * `--loop native` (parent/relay-native.ts). JavaScript queues commands; the thread reports
+ * events through `notify`, called from the thread whenever events wait to be taken. */
+typedef struct ipc_loop ipc_loop;
+typedef enum ipc_loop_event_kind {
+  IPC_LOOP_END = 1,          /* a source ended and its descriptor was closed */
+  IPC_LOOP_OUTPUT_ERROR,     /* writing the output failed (err); later output is dropped */
+  IPC_LOOP_FAILED,           /* select() failed (err): nothing more is read */
+  IPC_LOOP_FINISHED          /* after ipc_loop_finish: everything is written, the thread ends */
+} ipc_loop_event_kind;
+typedef struct ipc_loop_event {
+  ipc_loop_event_kind kind;
+  ipc_fd fd;   /* IPC_LOOP_END */
+  int eof;     /* IPC_LOOP_END: 1 at end of file, 0 when closed by ipc_loop_close */
+  ipc_error err;
+} ipc_loop_event;
+typedef void (*ipc_loop_notify_fn)(void *ctx);
+int ipc_loop_start(int out_fd, ipc_loop_notify_fn notify, void *notify_ctx, ipc_loop **loop, ipc_error *err);
+/* The thread owns fd from now on (made non-blocking); every line is labelled `label`. */
+int ipc_loop_add(ipc_loop *loop, ipc_fd fd, const void *label, size_t label_len, ipc_error *err);
+/* Read what fd holds now, end it (its held line too) and close it. */
+int ipc_loop_close(ipc_loop *loop, ipc_fd fd, ipc_error *err);
+/* Text for the output, behind everything labelled so far (the exit lines). */
+int ipc_loop_append(ipc_loop *loop, const void *data, size_t len, ipc_error *err);
+/* Write what is left, end the sources still open, then IPC_LOOP_FINISHED. */
+int ipc_loop_finish(ipc_loop *loop, ipc_error *err);
+/* Milliseconds since fd last had output (0 while a write waits for the reader); -1 once
+ * fd has ended. */
+long long ipc_loop_quiet_ms(ipc_loop *loop, ipc_fd fd);
+size_t ipc_loop_take_events(ipc_loop *loop, ipc_loop_event *out, size_t max);
+/* After IPC_LOOP_FINISHED: waits for the thread and frees the loop. */
+int ipc_loop_join(ipc_loop *loop, ipc_error *err);
+#endif
+
 #endif

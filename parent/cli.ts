@@ -45,6 +45,8 @@ export interface ParentOptions {
   timeline: string | null;
   /** `--timeline-limit N`: at most N events in it. */
   timelineLimit: number;
+  /** `--loop`: who runs the select() loop (parent/relay-native.ts). */
+  loop: 'auto' | 'js' | 'native';
 }
 
 /** The default --timeline-limit: some 200 MB of JSON in a flood of 100-byte lines, about
@@ -70,6 +72,10 @@ Options:
   --color WHEN        colour the labels: auto (default: on a terminal, unless NO_COLOR;
                       FORCE_COLOR=1 turns it on for pipes, FORCE_COLOR=0 off), always, never
   --trace             print every step to stderr (or DEBUG_IO_MULTIPLEXING=1)
+  --loop WHO          who runs the select() loop: js (the TypeScript loop, the article's
+                      steps as you read them), native (the same loop in C on a thread:
+                      faster; POSIX, not with --trace, --timeline or --break), or auto
+                      (default: native where it can run)
   --break NAME        switch off one step of the article to see what it is for
                       (teaching only; --break list names them; docs/workshop.md)
   --timeline FILE     write the run to FILE as a Chrome trace (Perfetto UI opens it;
@@ -118,6 +124,7 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
     breakStep: null,
     timeline: null,
     timelineLimit: DEFAULT_TIMELINE_LIMIT,
+    loop: 'auto',
   };
   let childrenGiven = false;
   let i = 0;
@@ -161,6 +168,13 @@ export function parseParentArgs(args: readonly string[]): ParentOptions {
       i += 2;
     } else if (a === '--config') {
       o.config = value();
+      i += 2;
+    } else if (a === '--loop') {
+      const v = value();
+      if (v !== 'auto' && v !== 'js' && v !== 'native') {
+        throw new UsageError(`invalid value for --loop: '${v}' (expected auto, js or native)`);
+      }
+      o.loop = v;
       i += 2;
     } else if (a === '--color') {
       o.colour = parseColourMode(value());

@@ -13,6 +13,7 @@ import { AddonMissingError } from './addon-error.ts';
 import { breakList, breakWarning, checkBreak, checkBreakVariant, releaseHeldWriteEnds, type BreakName } from './break.ts';
 import { parseParentArgs, PARENT_USAGE, UsageError, type ParentOptions } from './cli.ts';
 import { decideColour } from './colour.ts';
+import type { RelayOptions } from './relay.ts';
 import type { ChildSpec } from './variants/variant.ts';
 
 const signals = new StopSignals();
@@ -119,7 +120,7 @@ async function main(args: readonly string[]): Promise<number> {
   if (o.durationS === null && o.command === null && o.config === null && o.childOptions.lines === null) {
     output.write('Running forever, hit CTRL-C to stop.\n');
   }
-  const relay = new m.Relay({
+  const relayOptions: RelayOptions = {
     specs,
     variant,
     output,
@@ -128,8 +129,16 @@ async function main(args: readonly string[]): Promise<number> {
     durationMs: o.durationS === null ? null : Math.round(o.durationS * 1000),
     signals,
     labels: new m.Labels(decideColour(o.colour, process.env, process.stdout)),
+    loop: o.loop,
     ...(breakStep === 'inherit-all' && { afterStart: () => void releaseHeldWriteEnds() }),
-  });
+  };
+  const refusal = o.loop === 'native' ? m.nativeLoopRefusal(relayOptions) : null;
+  if (refusal !== null) {
+    say(`--loop native: ${refusal}`);
+    timeline.close();
+    return EXIT_USAGE;
+  }
+  const relay = new m.Relay(relayOptions);
   try {
     return await relay.run();
   } catch (e) {

@@ -124,8 +124,44 @@ export interface SocketpairOptions {
   beforeConnect?: (port: number) => void;
 }
 
+/** A running native loop (c/loop_posix.c): opaque, only passed back to the loop* calls. */
+declare const nativeLoopBrand: unique symbol;
+export type NativeLoop = { readonly [nativeLoopBrand]: true };
+
+/** What the native loop reports, in order (c/loop_posix.c). */
+export type NativeLoopEvent =
+  /** A source ended and its descriptor was closed: eof true at end of file, false when
+   * ended by loopClose. */
+  | { kind: 'end'; fd: number; eof: boolean; error?: NativeError }
+  /** Writing the output failed; later output is dropped. */
+  | { kind: 'output-error'; error: NativeError }
+  /** select() failed: nothing more is read. */
+  | { kind: 'failed'; error: NativeError }
+  /** After loopFinish: everything is written; call loopJoin. */
+  | { kind: 'finished' };
+
+/** The native loop's calls: POSIX only (undefined on Windows). */
+export interface NativeLoopIpc {
+  /** Starts the loop's thread, writing to outFd; onEvents gets the events on the main
+   * thread. */
+  loopStart(outFd: number, onEvents: (events: NativeLoopEvent[]) => void): NativeLoop;
+  /** The thread owns fd from now on (made non-blocking); lines are labelled `label`. */
+  loopAdd(loop: NativeLoop, fd: number, label: Uint8Array): void;
+  /** Read what fd holds, end it (a held line too) and close it: an 'end' event follows. */
+  loopClose(loop: NativeLoop, fd: number): void;
+  /** Text for the output, behind everything labelled so far. */
+  loopAppend(loop: NativeLoop, data: Uint8Array): void;
+  /** Write what is left; a 'finished' event follows. */
+  loopFinish(loop: NativeLoop): void;
+  /** Milliseconds since fd last had output (0 while a write waits for the reader); -1 once
+   * it ended. */
+  loopQuietMs(loop: NativeLoop, fd: number): number;
+  /** After 'finished': waits for the thread, frees the loop. */
+  loopJoin(loop: NativeLoop): void;
+}
+
 /** The addon's functions, one per article step (c/addon.c). */
-export interface NativeIpc {
+export interface NativeIpc extends Partial<NativeLoopIpc> {
   /** Two connected stream sockets, close-on-exec / not inheritable. */
   socketpair(options?: SocketpairOptions): [number, number];
   setNonBlocking(fd: number): void;

@@ -8,7 +8,12 @@ import type { Writable } from 'node:stream';
 export class Output {
   private broken: Error | null = null;
 
+  /** 1 when this is the process's own stdout, which a native thread may write to
+   * directly (the native loop, parent/relay-native.ts); null for any other stream. */
+  readonly fd: number | null;
+
   constructor(private readonly stream: Writable = process.stdout) {
+    this.fd = stream === process.stdout ? 1 : null;
     // A reader that went away (EPIPE) is reported once, not thrown from an event.
     stream.on('error', (e: Error) => {
       this.broken = e;

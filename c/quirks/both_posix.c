@@ -515,7 +515,7 @@ static int article_bugs(int argc, char **argv, const char *self) {
   (void)close(sv[0]);
   (void)close(sv[1]);
   quirk_side("right", "what the project does");
-  quirk_say("parent/relay.ts closes a read end at its first end of stream and drops it from the set; c/select.c turns EINTR into \"nothing ready\"");
+  quirk_say("parent/relay-select.ts closes a read end at its first end of stream and drops it from the set; c/select.c turns EINTR into \"nothing ready\"");
   return 0;
 }
 

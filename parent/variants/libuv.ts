@@ -52,7 +52,7 @@ export async function startWithLibuv(spec: ChildSpec, trace: Trace, onIpc?: (chi
   trace(`child_process.spawn ${spec.argv.join(' ')} as pid ${pid}${detached ? ' (detached)' : ''}`);
   onIpc?.(child);
   // The exit as it happens; the relay prints its line once the streams have ended
-  // (EXIT_LINE_GRACE_MS in parent/relay.ts), as for every other variant.
+  // (EXIT_LINE_GRACE_MS in parent/relay-core.ts), as for every other variant.
   const exited = new Promise<ExitInfo>((resolve) => {
     child.once('exit', (code, signal) => {
       // The watchdog need not kill this group any more once it is empty.

@@ -5,7 +5,7 @@ import type { Sizes } from './options.ts';
 import { LOAD, nodeTs, PARENT_MAIN, RELAY } from './procs.ts';
 
 export type RelayId = 'c-relay' | 'c-relay-pipe';
-export type RowId = 'socketpair' | 'pipe-thread' | 'posix' | 'libuv' | RelayId | 'socketpair-other';
+export type RowId = 'socketpair' | 'pipe-thread' | 'posix' | 'libuv' | 'socketpair-js' | 'posix-js' | RelayId | 'socketpair-other';
 
 /** What the parent reads the children's output from. */
 export type Transport = 'socket pairs' | 'pipes';
@@ -49,11 +49,24 @@ export function parentRow(id: Exclude<RowId, RelayId>, label: string, transport:
   };
 }
 
+/** The same variant with the TypeScript loop (`--loop js`): the article's steps as the
+ * reference reads them, next to the native loop the variant runs by default. */
+function typeScriptLoopRow(id: 'socketpair-js' | 'posix-js', variant: 'socketpair' | 'posix', label: string, transport: Transport): Row {
+  return {
+    id,
+    label,
+    transport,
+    argv: (children, command) => parentArgv(['--variant', variant, '--loop', 'js', '--children', String(children), '--', ...command]),
+  };
+}
+
 export const ROWS: readonly Row[] = [
   parentRow('socketpair', 'parent, socketpair (default)', 'socket pairs'),
   // The children write into pipes; the parent reads the socket pairs its thread copies into.
   parentRow('pipe-thread', 'parent, pipe-thread', 'socket pairs'),
   parentRow('posix', 'parent, posix (fork+exec, pipes)', 'pipes'),
+  typeScriptLoopRow('socketpair-js', 'socketpair', 'parent, socketpair, TypeScript loop (--loop js)', 'socket pairs'),
+  typeScriptLoopRow('posix-js', 'posix', 'parent, posix, TypeScript loop (--loop js)', 'pipes'),
   // child_process's 'pipe' is a socket pair on Linux: libuv's uv_spawn creates one for
   // UV_CREATE_PIPE (src/unix/process.c); /proc/PID/fd of such a child shows socket:[...].
   parentRow('libuv', 'parent, libuv = plain Node child_process', 'socket pairs'),

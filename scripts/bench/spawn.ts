@@ -15,7 +15,7 @@
  * streams reached end of file and its exit status was collected.
  *   addon     ipc.socketpair() x2 + ipc.spawn() (posix_spawn): the socketpair variant's
  *             start (pipe-thread spawns the same way); end of file seen with ipc.select()
- *             and ipc.read(), the exit with ipc.wait() on SIGCHLD - what parent/relay.ts does.
+ *             and ipc.read(), the exit with ipc.wait() on SIGCHLD - what parent/relay-select.ts does.
  *   forkexec  ipc.pipe() x2 + ipc.forkExec() (fork + dup2 + execve): the posix variant.
  *   node      child_process.spawn(stdio: ['ignore', 'pipe', 'pipe']) (libuv makes a socket
  *             pair per pipe), done at 'close': the libuv variant, a plain Node parent.

@@ -88,7 +88,7 @@ export const quirk: Quirk = {
     why: "A slip in the child's setup (`dup2(out[1], 2)` where the stderr pipe was meant), and `sleep(1)` used as the loop's pacing instead of select()'s own wait.",
     platforms: "POSIX (the article's C parent's fork/exec branch).",
     handled:
-      'c/spawn_posix.c `file_actions` dup2s stdout and stderr to their own descriptors; parent/relay.ts waits only in `ipc.select` ' +
+      'c/spawn_posix.c `file_actions` dup2s stdout and stderr to their own descriptors; parent/relay-select.ts waits only in `ipc.select` ' +
       '(no sleep) and reads each ready descriptor until it would block.',
     source: "The article's C parent (its POSIX fork/exec branch and main loop); re-created in c/quirks/quirk_posix.c, not copied.",
     alsoGuardedBy:

@@ -33,7 +33,7 @@ export const quirk: Quirk = {
       'no way to say "end" other than a failed read once every write handle is closed.',
     platforms: 'POSIX (the unix branch and the shared loop) and Windows (the main branch and commit e9c71ac).',
     handled:
-      'parent/relay.ts closes a read end at its first end of stream and drops it from the set; c/select.c `ipc_select` reports EINTR as "nothing ' +
+      'parent/relay-select.ts closes a read end at its first end of stream and drops it from the set; c/select.c `ipc_select` reports EINTR as "nothing ' +
       'ready"; c/io_win.c compares with INVALID_SOCKET and keeps SOCKETs in `ipc_fd` (64 bits); c/errors_win.c reads GetLastError() and ' +
       'WSAGetLastError(); c/io_win.c (the pipe read of the relay thread) treats ERROR_BROKEN_PIPE as end of stream; each variant closes its copies of the write ends.',
     source: "The article's text and excerpts; " + REPO + '; Microsoft docs for SOCKET, `CreateProcessW`, `ReadFile`; POSIX `select`, `read` and "Signal Concepts" (async-signal-safe functions).',

@@ -31,7 +31,7 @@ export const quirk: Quirk = {
     platforms: 'POSIX (fcntl) and Windows (ioctlsocket) differ; the F_GETFL slip is in the article\'s Perl parent on every POSIX system.',
     handled:
       '`ipc_set_nonblocking` in c/io_posix.c (F_GETFL, then F_SETFL with O_NONBLOCK) and c/io_win.c (ioctlsocket FIONBIO), exposed as ' +
-      '`ipc.setNonBlocking`; parent/relay.ts reads every ready descriptor until `ipc.read` returns -1 (would block).',
+      '`ipc.setNonBlocking`; parent/relay-select.ts reads every ready descriptor until `ipc.read` returns -1 (would block), as c/loop_posix.c does for `--loop native`.',
     source: "The article's parent.pl (`fcntl(..., F_GETFL, O_NONBLOCK)`, one sysread per ready handle) and its FIONBIO constant (\"Create a Pair of Connected Sockets\"); Microsoft docs for ioctlsocket (FIONBIO); POSIX fcntl(2).",
     alsoGuardedBy: 'native `select: returns the readable subset, honours its timeout, can be woken` and reliability `3 backpressure` in test/native.test.ts and test/reliability.test.ts',
   },

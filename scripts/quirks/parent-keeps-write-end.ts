@@ -98,7 +98,7 @@ export const quirk: Quirk = {
     platforms: 'All (POSIX descriptors and Windows socket handles alike).',
     handled:
       "Each variant closes the child's ends right after spawn (parent/variants/socketpair.ts `close` after `ipc.spawn`, the same in " +
-      "pipe-thread.ts and posix.ts); parent/relay.ts then treats a read of 0 as the stream's end.",
+      "pipe-thread.ts and posix.ts); parent/relay-select.ts (and c/loop_posix.c) then treats a read of 0 as the stream's end.",
     source: "The article's C parent (parent.c: the write ends stay open in the parent); POSIX read(2) (end of file when no process has the pipe open for writing); Microsoft docs, \"Anonymous Pipe Operations\" (ReadFile returns when all write handles are closed).",
     alsoGuardedBy: 'reliability `4 faults` (stdout closed early, a grandchild holding the stream) and `5 no orphans` in test/reliability.test.ts',
   },

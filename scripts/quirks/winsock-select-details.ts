@@ -30,7 +30,7 @@ export const quirk: Quirk = {
       'socket is made, allows overlapped I/O calls; the blocking mode, changed at any time with ioctlsocket, governs the ordinary calls.',
     platforms: 'Windows (all versions); the POSIX behaviour is shown for contrast.',
     handled:
-      "parent/relay.ts always puts its wakeup socket in the set, so the parent's select() never gets three empty sets; c/select.c " +
+      "parent/relay-select.ts always puts its wakeup socket in the set, so the parent's select() never gets three empty sets; c/select.c " +
       '`ipc_select` still computes nfds, which POSIX needs and Windows ignores; every socket is made non-overlapped (WSASocketW, dwFlags 0) and only the ' +
       "parent's read ends are switched to non-blocking (ioctlsocket FIONBIO in c/io_win.c).",
     source:

@@ -78,7 +78,7 @@ export const quirk: Quirk = {
       'whose default action is to terminate. Windows keeps a process object while any handle to it is open.',
     platforms: 'POSIX (zombies, SIGPIPE); Windows (process handles, send errors).',
     handled:
-      'parent/relay.ts reaps every child with `ipc.wait` (c/spawn_posix.c `ipc_wait`: waitpid WNOHANG on SIGCHLD; c/spawn_win.c closes the ' +
+      'parent/relay-select.ts reaps every child with `ipc.wait` (c/spawn_posix.c `ipc_wait`: waitpid WNOHANG on SIGCHLD; c/spawn_win.c closes the ' +
       'process handle once the exit code is read and no grandchild is left in the child\'s job); c/spawn_posix.c `spawn_attributes` resets SIGPIPE to its default in the child (Node ignores it), ' +
       'and the children (c/child.c, child/child.ts) treat EPIPE as "reader gone" and exit with status 3.',
     source: 'POSIX wait(2) and signal(7) (SIGPIPE); Microsoft docs for GetExitCodeProcess and CloseHandle; the Winsock FAQ (no SIGPIPE on Windows).',
