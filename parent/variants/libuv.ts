@@ -10,12 +10,27 @@
  * libuv already puts every non-detached child in a kill-on-close job, and Node's
  * `detached` would take it out of that job: it is used there only for --detached.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { ipc, signalNumber } from '../native.ts';
 import type { Trace } from '../trace.ts';
 import type { ChildSpec, ExitInfo, StreamChild, StreamVariant } from './variant.ts';
 
 const PROCESS_GROUPS = process.platform !== 'win32';
+
+/**
+ * node:child_process, loaded at this variant's first spawn rather than with the parent:
+ * it brings net, dgram and the stream classes with it, which the other three variants
+ * never use, and every parent loads this module (variants/index.ts). Synchronously
+ * (require, not import()), so the spawn stays where it was: no extra turn of the event
+ * loop between the relay's decision to start a child and the child's start. The cost
+ * measured on Linux: docs/benchmarks.md, "Where the time goes: start-up".
+ */
+let childProcessModule: typeof import('node:child_process') | null = null;
+function childProcess(): typeof import('node:child_process') {
+  childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  return childProcessModule;
+}
 
 export const libuvVariant: StreamVariant = {
   name: 'libuv',
@@ -27,7 +42,7 @@ export const libuvVariant: StreamVariant = {
  * fd 3) and onIpc receives the ChildProcess to send() on (the handoff's libuv technique). */
 export async function startWithLibuv(spec: ChildSpec, trace: Trace, onIpc?: (child: ChildProcess) => void): Promise<StreamChild> {
   const detached = spec.detached === true;
-  const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
+  const child = childProcess().spawn(spec.argv[0]!, spec.argv.slice(1), {
     stdio: onIpc === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
     ...(spec.cwd !== undefined && { cwd: spec.cwd }),
     ...(spec.env !== undefined && { env: spec.env }),
