@@ -8,8 +8,8 @@
  *
  *   --reps N       repetitions per row (default 5; --quick: 2); medians need at least 5
  *   --only LIST    run only these workloads (the others are left out of the report)
- *   --profile      CPU-profile the socketpair parent (W1, one write per line): default for the
- *                  full run; --no-profile skips it
+ *   --profile      CPU-profile the socketpair parent's TypeScript loop (--loop js; W1, 64 KiB
+ *                  writes): default for the full run; --no-profile skips it
  *   --doc          write the report into docs/benchmarks.md even for --quick/--only/--compiled
  *   --no-doc       do not touch docs/benchmarks.md (the full run writes it by default)
  *   --tsx          run the parents through tsx's loader (`node --import tsx parent/main.ts`, as

@@ -20,8 +20,6 @@ export interface Sizes {
   /** W4: total lines over all children. */
   w4TotalLines: number;
   w4Children: number[];
-  /** Lines per child in the profiled run. */
-  profileLines: number;
   /** W5: connections in the small and the large run of each handoff technique. */
   w5FewClients: number;
   w5Clients: number;
@@ -36,7 +34,6 @@ export const FULL: Sizes = {
   w3Count: 100,
   w4TotalLines: 3_000_000,
   w4Children: [3, 30, 300],
-  profileLines: 300_000,
   w5FewClients: 50,
   w5Clients: 1000,
 };
@@ -50,7 +47,6 @@ export const QUICK: Sizes = {
   w3Count: 30,
   w4TotalLines: 30_000,
   w4Children: [3, 300],
-  profileLines: 30_000,
   w5FewClients: 10,
   w5Clients: 100,
 };

@@ -1,4 +1,6 @@
-/** The CPU profile of the socketpair parent on W1 (summarized by profile.ts). */
+/** The CPU profile of the socketpair parent's TypeScript loop (`--loop js`) on W1 with
+ * 64 KiB writes, the case that made the native loop (summarized by profile.ts): where the
+ * main thread's time goes per round. */
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../parent/native.ts';
@@ -12,10 +14,11 @@ export async function runProfile(o: Options, res: Results, devNull: number): Pro
   const dir = join(BENCH_DIR, 'profile');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const args = ['--variant', 'socketpair', '--children', '3', '--', ...loadWrite(o.sizes.profileLines, o.sizes, 'line')];
+  const lines = o.sizes.w1Lines;
+  const args = ['--variant', 'socketpair', '--loop', 'js', '--children', '3', '--', ...loadWrite(lines, o.sizes, 'buffered')];
   const argv = parentArgv(args, ['--cpu-prof', '--cpu-prof-dir', dir]);
-  progress(`profile: socketpair parent, W1 line mode, 3 x ${o.sizes.profileLines} lines`);
-  const r = await measured(argv, { stdout: devNull, timeoutMs: timeoutFor(o.sizes.profileLines, 3) });
+  progress(`profile: socketpair parent, --loop js, W1 64 KiB writes, 3 x ${lines} lines`);
+  const r = await measured(argv, { stdout: devNull, timeoutMs: timeoutFor(lines, 3) });
   if (r.failure !== null) {
     progress(`profile FAILED: ${r.failure}`);
     return;

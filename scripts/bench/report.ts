@@ -146,7 +146,7 @@ export function markdown(o: Options, res: Results): string {
   L.push('');
   if (res.profile) {
     const p = res.profile;
-    L.push('### CPU profile: socketpair parent, W1, one write per line');
+    L.push('### CPU profile: socketpair parent, TypeScript loop (--loop js), W1, 64 KiB writes');
     L.push('');
     L.push(`\`${p.command}\`: ${num(p.totalMs / 1000)} s sampled on the main thread, ${num(p.idleMs / 1000)} s of it idle (waiting in the event loop). Top self time:`);
     L.push('');
