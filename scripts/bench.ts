@@ -12,6 +12,12 @@
  *                  writes): default for the full run; --no-profile skips it
  *   --doc          write the report into docs/benchmarks.md even for --quick/--only/--compiled
  *   --no-doc       do not touch docs/benchmarks.md (the full run writes it by default)
+ *   --keep-extra-ca-certs
+ *                  leave NODE_EXTRA_CA_CERTS in every row's environment; by default it is
+ *                  removed (and the report says whether it was set): Node 20 parses that
+ *                  bundle at every start, before any JavaScript runs, which is a cost of the
+ *                  machine's setup, not of the parent (docs/benchmarks.md, "Where the time
+ *                  goes: start-up")
  *   --tsx          run the parents through tsx's loader (`node --import tsx parent/main.ts`, as
  *                  `npm start` does) instead of as tsc output (`node build/js/parent/main.js`,
  *                  compiled by the benchmark first): the loader costs start-up time and about
@@ -50,7 +56,7 @@
  * generated part of docs/benchmarks.md (between the bench:begin/end markers). Needs the
  * addon built (npm install) and a C compiler (cc, or $CC). Linux (uses /proc).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { ipc } from '../parent/native.ts';
@@ -71,6 +77,22 @@ import { runW3 } from './bench/w3.ts';
 import { runW4 } from './bench/w4.ts';
 import { runW5 } from './bench/w5.ts';
 
+
+/** What NODE_EXTRA_CA_CERTS costs every Node start, said in the report; removed from this
+ * process's environment (so from every row's) unless asked to keep it. */
+function extraCaCerts(keep: boolean): string {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (file === undefined || file === '') return 'not set';
+  let count = 'an unreadable file';
+  try {
+    count = `${(readFileSync(file, 'latin1').match(/-----BEGIN CERTIFICATE-----/g) ?? []).length} certificates`;
+  } catch {
+    /* said as unreadable */
+  }
+  if (keep) return `set (${file}, ${count}) and kept (--keep-extra-ca-certs): every Node start parses it`;
+  delete process.env.NODE_EXTRA_CA_CERTS;
+  return `set on this machine (${file}, ${count}), removed from every row's environment: Node 20 parses that bundle at every start (about 50 ms of CPU here), a cost of the machine's setup, not of the parent ("Where the time goes: start-up"); --keep-extra-ca-certs keeps it`;
+}
 
 function loadString(): string {
   return os.loadavg().map((x) => x.toFixed(2)).join(' / ');
@@ -98,6 +120,7 @@ async function main(): Promise<void> {
       os: `${os.type()} ${os.release()} ${os.arch()}`,
       node: process.version,
       loadBefore: loadString(),
+      extraCaCerts: extraCaCerts(o.keepExtraCaCerts),
       code: gitState(),
       codeBefore: codeFingerprint(),
       fdSetSize: ipc.FD_SETSIZE,

@@ -63,6 +63,8 @@ export interface Options {
   only: Set<Workload>;
   profile: boolean;
   doc: boolean;
+  /** --keep-extra-ca-certs: leave NODE_EXTRA_CA_CERTS in the rows' environment. */
+  keepExtraCaCerts: boolean;
 }
 
 const USAGE = 'see the Usage block at the top of scripts/bench.ts';
@@ -78,6 +80,7 @@ export function parseOptions(args: string[]): Options {
       doc: { type: 'boolean' },
       'no-doc': { type: 'boolean' },
       tsx: { type: 'boolean' },
+      'keep-extra-ca-certs': { type: 'boolean' },
       reps: { type: 'string' },
       only: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -117,6 +120,7 @@ export function parseOptions(args: string[]): Options {
     only: only ?? new Set(WORKLOADS),
     profile: profile ?? (!quick && (only === null || only.has('W1'))),
     doc: doc ?? (!quick && !partial && compiledParent),
+    keepExtraCaCerts: v['keep-extra-ca-certs'] === true,
   };
 }
 

@@ -31,6 +31,7 @@ export function markdown(o: Options, res: Results): string {
       : `- Code: ${m.code}. **The sources or the built addon changed during the run** (fingerprint ${m.codeBefore} before, ${m.codeAfter} after): rows measured at different times may have run different code.`,
   );
   L.push(`- Load average (1/5/15 min) before: ${m.loadBefore}; after: ${m.loadAfter}. ${m.busyNote}`);
+  L.push(`- \`NODE_EXTRA_CA_CERTS\`: ${m.extraCaCerts}.`);
   L.push(`- ${s.reps} repetitions per row, interleaved (each repetition runs every row once, order rotated); cells are *median (min–max)*. Took ${m.durationMin} min.`);
   L.push(`- Parents run as \`${o.compiled ? 'node build/js/parent/main.js' : 'node --import <tsx loader> parent/main.ts'} --variant V --children N -- build/bench/load write ...\`; every wall time includes the parent's start (W3, last table). CPU and peak RSS are the parent's own (\`load measure\`, see Method).`);
   L.push('');
