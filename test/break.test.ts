@@ -8,12 +8,11 @@
  * Under Wine (npm run test:wine) the portable breaks run too where marked, and the two
  * Windows-only breaks run only there.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'tape';
 import { C_CHILD_PATH, ipc, isNativeError, PROJECT_ROOT, QUIRK_C_PATH } from '../parent/native.ts';
-import { comparable, findRunBlocks, runBlock, WORKSHOP_PAGE } from '../scripts/workshop-page.ts';
 import { IS_WINDOWS, parentArgv, parseParentOutput, runParent, start, type Finished } from './helpers.ts';
 
 const POSIX_ONLY = IS_WINDOWS && 'a POSIX break (refused on Windows: see the Windows tests below)';
@@ -289,18 +288,4 @@ test('Windows: the POSIX-only break is refused, status 2', { skip: WINDOWS_ONLY 
   const r = await runParent(['--break', 'nonblocking-write-end', '--children', '1', '--lines', '1']);
   t.equal(r.code, 2, 'status 2');
   t.match(stderrLines(r)[0] ?? '', /--break nonblocking-write-end changes a POSIX-only step; it cannot be shown on Windows/, 'one clear line');
-});
-
-// docs/workshop.md shows real output, pasted by scripts/workshop.ts. The blocks whose
-// output is the same from run to run once PIDs, times and ports are masked are rerun here:
-// a changed message, option or exit status makes the page stale, and this fails.
-test('docs/workshop.md is not stale: its checkable blocks give the recorded output again', { skip: IS_WINDOWS && 'the page is captured and checked on Linux (bash, npm)' }, async (t) => {
-  const blocks = findRunBlocks(readFileSync(WORKSHOP_PAGE, 'utf8'));
-  t.ok(blocks.length >= 8, `${blocks.length} runnable blocks found`);
-  for (const block of blocks) {
-    t.ok(block.recorded.trim() !== '', `${block.id}: the page has its output (npx tsx scripts/workshop.ts)`);
-    if (block.check === 'none') continue;
-    const fresh = await runBlock(block);
-    t.deepEqual(comparable(block, fresh), comparable(block, block.recorded), `${block.id} (check=${block.check}): same output now; if not, rerun npx tsx scripts/workshop.ts ${block.id}`);
-  }
 });
