@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../parent/native.ts';
 import type { Options } from './options.ts';
 import { failures, sp, type Results } from './results.ts';
-import { isRelay, RELAY_OF, ROWS, TSX_ROW, type Row } from './rows.ts';
+import { isRelay, RELAY_OF, ROWS, scaleRows, TSX_ROW, type Row } from './rows.ts';
 import { cell, num, ratio } from './stats.ts';
 import { SPAWNERS } from './w3.ts';
 import { TECHNIQUES } from './w5.ts';
@@ -112,7 +112,7 @@ export function markdown(o: Options, res: Results): string {
     L.push('');
     L.push(`| parent | ${s.w4Children.map((n) => `${n} children`).join(' | ')} | ${hi} vs ${lo} | × C relay at ${hi}, same transport | peak RSS MB at ${hi} | every line at ${hi} (pipe run) |`);
     L.push(`|---|${s.w4Children.map(() => '---|').join('')}---|---|---|---|`);
-    for (const row of ROWS) {
+    for (const row of scaleRows()) {
       const cells = s.w4Children.map((n) => cell(sp(res.w4[`${n}/${row.id}`]?.samples, 'mb_s'), 1) + failures(res.w4[`${n}/${row.id}`]?.samples));
       const a = sp(res.w4[`${lo}/${row.id}`]?.samples, 'mb_s')?.median;
       const b = sp(res.w4[`${hi}/${row.id}`]?.samples, 'mb_s')?.median;
