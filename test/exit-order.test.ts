@@ -11,7 +11,7 @@ import test from 'tape';
 import { VARIANT_NAMES } from '../parent/variants/index.ts';
 import { compiledParentArgv, IS_WINDOWS, run, STRESS, UNDER_WINE } from './helpers.ts';
 
-const RUNS = STRESS ? 200 : UNDER_WINE ? 3 : 10;
+const RUNS = STRESS ? 200 : UNDER_WINE ? 3 : 6;
 const VARIANTS = IS_WINDOWS ? ['socketpair', 'pipe-thread'] : VARIANT_NAMES;
 const LINES = 200_000;
 

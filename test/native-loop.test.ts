@@ -280,3 +280,13 @@ test('--loop: a bad value, and native where it cannot run, are one line each, st
   t.equal(libuv.code, 2, '--loop native --variant libuv: status 2');
   t.match(libuv.stderr.toString(), /--loop native: the libuv variant has no select\(\) loop/, 'says why');
 });
+
+test('Windows: --loop native is refused in one line (the native loop is POSIX only), and auto runs the TypeScript loop', { skip: !IS_WINDOWS && 'Windows only (npm run test:wine)' }, async (t) => {
+  const refused = await runParent(['--loop', 'native', '--children', '1', '--lines', '2', '--max-sleep-ms', '0'], { timeoutMs: 120_000 });
+  t.equal(refused.code, 2, 'status 2');
+  t.match(refused.stderr.toString(), /--loop native: the native loop is not built for win32 \(POSIX only\)/, 'says why');
+  t.equal(refused.stdout.length, 0, 'nothing started');
+  const auto = await runParent(['--children', '1', '--lines', '2', '--max-sleep-ms', '0'], { timeoutMs: 120_000 });
+  t.equal(auto.code, 0, 'the default (auto) runs: status 0');
+  t.equal((auto.stdout.toString().match(/\]\[(info|error)\]: /g) ?? []).length, 2, 'both lines relayed');
+});

@@ -145,6 +145,9 @@ for (const variant of VARIANTS) {
 // 3. Bounded memory under backpressure.
 const FLOOD_LINES = STRESS ? 2_000_000 : 200_000;
 const FLOOD_BYTES = 512;
+/** How long the reader stops: long enough for every buffer on the way to fill many times
+ * over (the children write some 300 MB/s); stress runs hold it longer. */
+const READER_PAUSE_MS = STRESS ? 5000 : 2000;
 for (const variant of VARIANTS) {
   // Measured on the compiled parent: tsx's loader alone adds about 36 MB to the process,
   // which says nothing about the relay (docs/reliability.md has both figures).
@@ -153,7 +156,7 @@ for (const variant of VARIANTS) {
   // three children spinning in WriteFile for over 7 minutes. pipe-thread's relay threads
   // use send(), which Wine does not stall.
   const wineStall = UNDER_WINE && variant === 'socketpair' && 'Wine 8 never returns from a WriteFile to a full socket stdout (seen: the children spun for 7 min); pipe-thread covers Windows';
-  test(`3 backpressure (${variant}): a reader that stops for 5 s; parent RSS < 100 MB${IS_WINDOWS ? ' (Windows: working set grows < 50 MB)' : ''}, nothing dropped`, { skip: NO_MEMORY_READING || wineStall }, async (t) => {
+  test(`3 backpressure (${variant}): a reader that stops for ${READER_PAUSE_MS / 1000} s; parent RSS < 100 MB${IS_WINDOWS ? ' (Windows: working set grows < 50 MB)' : ''}, nothing dropped`, { skip: NO_MEMORY_READING || wineStall }, async (t) => {
     t.timeoutAfter(900_000);
     const total = 3 * FLOOD_LINES * FLOOD_BYTES;
     const counts = new Map<string, number>();
@@ -174,7 +177,7 @@ for (const variant of VARIANTS) {
     await p.waitFor('[child');
     const atFirstLine = memoryOf(p.pid) ?? 0;
     p.stdout.pause();
-    await sleep(5000);
+    await sleep(READER_PAUSE_MS);
     const duringPause = peak;
     p.stdout.resume();
     const r = await p.done;
