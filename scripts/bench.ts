@@ -147,15 +147,16 @@ async function main(): Promise<void> {
   } finally {
     closeFd(devNull);
   }
-  const loadAfter = os.loadavg();
   res.meta.loadAfter = loadString();
   res.meta.codeAfter = codeFingerprint();
   res.meta.durationMin = num((Date.now() - t0) / 60_000, 1);
-  const busiest = Math.max(...loadAfter.slice(0, 2), ...String(res.meta.loadBefore).split(' / ').map(Number).slice(0, 2));
+  // Judged by the load before the run only: the load after is mostly the benchmark's own
+  // (W4 runs up to 300 children), whatever else was running.
+  const before = Number(String(res.meta.loadBefore).split(' / ')[0]);
   res.meta.busyNote =
-    busiest >= cpus.length * 0.5
-      ? `The machine was **busy** (other work running alongside: a load of ${num(busiest)} on ${cpus.length} cores); figures are as measured on it, ratios within one run remain comparable.`
-      : 'The machine was quiet.';
+    before >= cpus.length * 0.5
+      ? `The machine was **busy** when the run started (a load of ${num(before)} on ${cpus.length} cores); figures are as measured on it, ratios within one run remain comparable.`
+      : 'The machine was quiet when the run started; the load after is mostly the benchmark\'s own (W4 runs up to 300 children).';
   res.targets = evaluateTargets(o, res);
   const md = markdown(o, res);
   mkdirSync(BENCH_DIR, { recursive: true });
