@@ -394,3 +394,33 @@ export abstract class RelayCore<S extends SourceBase> {
   }
 }
 
+/**
+ * How a mode without a select() of its own (StreamRelay, NativeRelay) waits for its next
+ * event: until wake() or a timeout. A wake() that comes while nobody waits is kept, so the
+ * next wait() returns at once and no event is lost between two waits.
+ */
+export class Wakeup {
+  private waiter: (() => void) | null = null;
+  private woken = false;
+
+  wake(): void {
+    if (this.waiter !== null) {
+      const resolve = this.waiter;
+      this.waiter = null;
+      resolve();
+    } else {
+      this.woken = true;
+    }
+  }
+
+  /** Resolves at the next wake(), or after timeoutMs (+Infinity or < 0: no timeout). */
+  async wait(timeoutMs: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return;
+    }
+    const timer = timeoutMs < 0 || timeoutMs === Number.POSITIVE_INFINITY ? undefined : setTimeout(() => this.wake(), Math.ceil(timeoutMs));
+    await new Promise<void>((resolve) => (this.waiter = resolve));
+    clearTimeout(timer);
+  }
+}

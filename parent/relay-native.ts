@@ -17,7 +17,7 @@
  * TypeScript loop's steps: no --trace, no --timeline, no --break, no handoff listener.
  */
 import { ipc, type NativeLoop, type NativeLoopEvent, type NativeLoopIpc } from './native.ts';
-import type { RelayOptions } from './relay-core.ts';
+import { Wakeup, type RelayOptions } from './relay-core.ts';
 import { SelectRelay, type FdSource } from './relay-select.ts';
 import type { DescriptorVariant } from './variants/variant.ts';
 
@@ -54,9 +54,7 @@ function nativeLoopCalls(): NativeLoopIpc | null {
 export class NativeRelay extends SelectRelay {
   private readonly calls: NativeLoopIpc;
   private loopHandle: NativeLoop | null = null;
-  /** Resolves the loop's wait; `woken` covers a wakeup while not waiting. */
-  private wakeWaiter: (() => void) | null = null;
-  private woken = false;
+  private readonly wakeup = new Wakeup();
   private failure: Error | null = null;
   private outputFailed = false;
   private onFinished: (() => void) | null = null;
@@ -85,7 +83,7 @@ export class NativeRelay extends SelectRelay {
    * (SIGCHLD), a stop or a deadline; then step 4 and the exit lines. */
   protected override async loop(): Promise<void> {
     while (this.running()) {
-      await this.nextEvent();
+      await this.wakeup.wait(this.selectTimeout());
       if (this.failure !== null) throw this.failure;
       this.reap(); // step 4; the thread keeps reading what the children left
       this.noteQuiet();
@@ -164,25 +162,8 @@ export class NativeRelay extends SelectRelay {
     this.wakeUp();
   }
 
-  private async nextEvent(): Promise<void> {
-    if (this.woken) {
-      this.woken = false;
-      return;
-    }
-    const ms = this.selectTimeout();
-    const timer = ms < 0 ? undefined : setTimeout(() => this.wakeUp(), ms);
-    await new Promise<void>((resolve) => (this.wakeWaiter = resolve));
-    clearTimeout(timer);
-  }
-
   protected override wakeUp(): void {
-    if (this.wakeWaiter !== null) {
-      const resolve = this.wakeWaiter;
-      this.wakeWaiter = null;
-      resolve();
-    } else {
-      this.woken = true;
-    }
+    this.wakeup.wake();
   }
 
   /** Only when run() failed before the end: the thread still owns descriptors. It ends

@@ -3,7 +3,7 @@
  * parent/relay.ts gives the overview of its steps.
  */
 import type { Readable } from 'node:stream';
-import { BATCH_HIGH_WATER_BYTES, RelayCore, type RelayOptions, type SourceBase } from './relay-core.ts';
+import { BATCH_HIGH_WATER_BYTES, RelayCore, Wakeup, type RelayOptions, type SourceBase } from './relay-core.ts';
 import { STDERR_TID, STDOUT_TID, nowUs } from './timeline.ts';
 import type { StreamChild, StreamVariant } from './variants/variant.ts';
 
@@ -15,9 +15,7 @@ interface StreamSource extends SourceBase {
 /** The libuv variant: Node's child_process streams; libuv does the multiplexing. */
 export class StreamRelay extends RelayCore<StreamSource> {
   private readonly streams = new Set<StreamSource>();
-  /** Resolves the loop's wait; `woken` covers a wakeup while not waiting. */
-  private wakeWaiter: (() => void) | null = null;
-  private woken = false;
+  private readonly wakeup = new Wakeup();
 
   constructor(opts: RelayOptions, private readonly variant: StreamVariant) {
     super(opts);
@@ -64,25 +62,15 @@ export class StreamRelay extends RelayCore<StreamSource> {
 
   protected async loop(): Promise<void> {
     while (this.running()) {
-      await this.nextEvent(); // steps 1-4 happen in the event handlers
+      // A stream event, an exit, a stop or the next deadline; steps 1-4 happen in the
+      // event handlers.
+      await this.wakeup.wait(this.nextDeadlineMs());
       this.settle();
       await this.writeBatch(); // step 5
     }
     // libuv's events can add output while the last write waited for the reader, after
     // the last stream ended: nothing may stay behind in the batch.
     await this.writeBatch();
-  }
-
-  /** Waits for a stream event, an exit, a stop, or the next deadline. */
-  private async nextEvent(): Promise<void> {
-    if (this.woken) {
-      this.woken = false;
-      return;
-    }
-    const ms = this.nextDeadlineMs();
-    const timer = ms === Number.POSITIVE_INFINITY ? undefined : setTimeout(() => this.wakeUp(), Math.ceil(ms));
-    await new Promise<void>((resolve) => (this.wakeWaiter = resolve));
-    clearTimeout(timer);
   }
 
   private endSource(source: StreamSource): void {
@@ -113,13 +101,7 @@ export class StreamRelay extends RelayCore<StreamSource> {
   }
 
   protected wakeUp(): void {
-    if (this.wakeWaiter !== null) {
-      const resolve = this.wakeWaiter;
-      this.wakeWaiter = null;
-      resolve();
-    } else {
-      this.woken = true;
-    }
+    this.wakeup.wake();
   }
 
   /** A spawn failed midway: kill the children already started and drop their streams. */
