@@ -1,11 +1,13 @@
 /**
- * What test/handoff.test.ts (Linux) and test/handoff-win.test.ts (Windows, under Wine)
- * share: how to start the handoff master, and the clients that talk to its workers.
+ * What test/handoff.test.ts (Linux) and the test/handoff-win*.test.ts files (Windows,
+ * under Wine) share: how to start the handoff master, the clients that talk to its
+ * workers, and the Windows files' common checks.
  */
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_ROOT, RUNNING_COMPILED } from '../parent/native.ts';
-import { start, TSX_LOADER, type Running } from './helpers.ts';
+import type { Test } from 'tape';
+import { alive, run, sleep, start, TSX_LOADER, type Running } from './helpers.ts';
 
 const HANDOFF_MAIN = join(PROJECT_ROOT, 'parent', 'handoff', 'main.ts');
 /** Generous: the machine may be busy, and a TS worker starts a Node. */
@@ -83,3 +85,52 @@ export async function clients(port: number, count: number, timeoutMs?: number): 
   return out;
 }
 
+const SERVED_LINE = /\]\[info\]: served 127\.0\.0\.1:(\d+) \(1 lines\)\r?\n/g;
+
+/** How many connections each worker served, smallest first. */
+function counts(pids: readonly number[]): number[] {
+  const by = new Map<number, number>();
+  for (const p of pids) by.set(p, (by.get(p) ?? 0) + 1);
+  return [...by.values()].sort((a, b) => a - b);
+}
+
+/** Windows (the test/handoff-win*.test.ts files): 20 clients against a master with 3
+ * workers, for any technique and worker kind; banners, echoes, round-robin 6/7/7, one
+ * "served" line each, and no worker left once the master stops. */
+export async function twentyClients(t: Test, args: readonly string[], clientTimeoutMs: number): Promise<void> {
+  const master = await startMaster([...args, '--workers', '3']);
+  let served: Served[] = [];
+  try {
+    served = await clients(master.port, 20, clientTimeoutMs);
+  } catch (e) {
+    t.fail((e as Error).message);
+  }
+  t.equal(served.length, 20, '20 connections ended with end of file (the master kept no copy)');
+  const wrong = served.filter((s) => s.received !== `worker ${s.pid} serving 127.0.0.1:${s.clientPort}\n${s.pid}: ${s.line}`);
+  t.deepEqual(wrong, [], "each banner names the client's own port; each echo is byte-exact");
+  t.deepEqual(counts(served.map((s) => s.pid)), [6, 7, 7], 'round-robin: 3 workers served 6, 7 and 7');
+  const deadline = Date.now() + 60_000;
+  while ((master.run.output().toString().match(SERVED_LINE) ?? []).length < 20 && Date.now() < deadline) await sleep(50);
+  const stdout = master.run.output().toString();
+  const logged = [...stdout.matchAll(/^\[worker (\d+)\]\[info\]: served 127\.0\.0\.1:(\d+) \(1 lines\)\r?$/gm)].map(
+    (m) => `${m[1]}:${m[2]}`,
+  );
+  t.deepEqual(logged.sort(), served.map((s) => `${s.pid}:${s.clientPort}`).sort(), 'one "served" line per connection, from the worker that served it');
+  const workers = [...new Set(served.map((s) => s.pid))];
+  master.run.kill('SIGTERM');
+  await master.run.done;
+  const deadline2 = Date.now() + 30_000;
+  while (workers.some(alive) && Date.now() < deadline2) await sleep(100);
+  t.deepEqual(workers.filter(alive), [], 'master stopped: no worker left running (kill-on-close job)');
+}
+
+/** `--clients 20` with 2 workers: the closing line, status 0, both workers exit 0. */
+export async function closingLine(t: Test, args: readonly string[], technique: string): Promise<void> {
+  const r = await run(handoffArgv([...args, '--workers', '2', '--clients', '20']), { timeoutMs: RUN_TIMEOUT_MS });
+  const stdout = r.stdout.toString().replaceAll('\r', '');
+  t.equal(r.code, 0, 'status 0');
+  t.equal(r.stderr.toString(), '', 'nothing on stderr');
+  t.ok(stdout.endsWith(`handoff: 20 of 20 connections served by 2 workers (technique ${technique})\n`), 'the closing line');
+  t.equal((stdout.match(/\]\[info\]: served 127\.0\.0\.1:\d+ \(1 lines\)\n/g) ?? []).length, 20, '20 "served" lines');
+  t.equal((stdout.match(/^\[worker \d+\] exited with code 0\n/gm) ?? []).length, 2, 'both workers exit 0 once their channels close');
+}

@@ -8,67 +8,19 @@
  *    it - the last test shows why.
  * Everything here skips off Windows (test/handoff.test.ts covers Linux).
  */
-import type { Test } from 'tape';
 import test from 'tape';
 import { connect } from 'node:net';
 import { handoffNative, ipc, isNativeError } from '../parent/native.ts';
-import { clients, handoffArgv, RUN_TIMEOUT_MS, startMaster, type Served } from './handoff-clients.ts';
-import { alive, IS_WINDOWS, run, sleep } from './helpers.ts';
+import { closingLine, handoffArgv, twentyClients } from './handoff-clients.ts';
+import { IS_WINDOWS, run, sleep } from './helpers.ts';
 
 const SKIP = IS_WINDOWS ? false : 'Windows only (run by npm run test:wine)';
 /** Each client's wait for end of file: Wine on a busy machine starts processes slowly, a
  * Node worker more slowly than a C one. */
 const CLIENT_TIMEOUT_MS = 120_000;
 
-const SERVED_LINE = /\]\[info\]: served 127\.0\.0\.1:(\d+) \(1 lines\)\r?\n/g;
-
-function counts(pids: readonly number[]): number[] {
-  const by = new Map<number, number>();
-  for (const p of pids) by.set(p, (by.get(p) ?? 0) + 1);
-  return [...by.values()].sort((a, b) => a - b);
-}
-
-/** 20 clients against a master with 3 workers: the C-worker test of
- * test/handoff-win.test.ts, for any technique and worker kind. */
-async function twentyClients(t: Test, args: readonly string[]): Promise<void> {
-  const master = await startMaster([...args, '--workers', '3']);
-  let served: Served[] = [];
-  try {
-    served = await clients(master.port, 20, CLIENT_TIMEOUT_MS);
-  } catch (e) {
-    t.fail((e as Error).message);
-  }
-  t.equal(served.length, 20, '20 connections ended with end of file (the master kept no copy)');
-  const wrong = served.filter((s) => s.received !== `worker ${s.pid} serving 127.0.0.1:${s.clientPort}\n${s.pid}: ${s.line}`);
-  t.deepEqual(wrong, [], "each banner names the client's own port; each echo is byte-exact");
-  t.deepEqual(counts(served.map((s) => s.pid)), [6, 7, 7], 'round-robin: 3 workers served 6, 7 and 7');
-  const deadline = Date.now() + 60_000;
-  while ((master.run.output().toString().match(SERVED_LINE) ?? []).length < 20 && Date.now() < deadline) await sleep(50);
-  const stdout = master.run.output().toString();
-  const logged = [...stdout.matchAll(/^\[worker (\d+)\]\[info\]: served 127\.0\.0\.1:(\d+) \(1 lines\)\r?$/gm)].map(
-    (m) => `${m[1]}:${m[2]}`,
-  );
-  t.deepEqual(logged.sort(), served.map((s) => `${s.pid}:${s.clientPort}`).sort(), 'one "served" line per connection, from the worker that served it');
-  const workers = [...new Set(served.map((s) => s.pid))];
-  master.run.kill('SIGTERM');
-  await master.run.done;
-  const deadline2 = Date.now() + 30_000;
-  while (workers.some(alive) && Date.now() < deadline2) await sleep(100);
-  t.deepEqual(workers.filter(alive), [], 'master stopped: no worker left running (kill-on-close job)');
-}
-
-async function closingLine(t: Test, args: readonly string[], technique: string): Promise<void> {
-  const r = await run(handoffArgv([...args, '--workers', '2', '--clients', '20']), { timeoutMs: RUN_TIMEOUT_MS });
-  const stdout = r.stdout.toString().replaceAll('\r', '');
-  t.equal(r.code, 0, 'status 0');
-  t.equal(r.stderr.toString(), '', 'nothing on stderr');
-  t.ok(stdout.endsWith(`handoff: 20 of 20 connections served by 2 workers (technique ${technique})\n`), 'the closing line');
-  t.equal((stdout.match(/\]\[info\]: served 127\.0\.0\.1:\d+ \(1 lines\)\n/g) ?? []).length, 20, '20 "served" lines');
-  t.equal((stdout.match(/^\[worker \d+\] exited with code 0\n/gm) ?? []).length, 2, 'both workers exit 0 once their channels close');
-}
-
 test('libuv, TS workers: 20 clients, each answered on its own port, echoes byte-exact, round-robin, end of file', { skip: SKIP }, async (t) => {
-  await twentyClients(t, ['--technique', 'libuv']);
+  await twentyClients(t, ['--technique', 'libuv'], CLIENT_TIMEOUT_MS);
 });
 
 test('libuv, TS workers: --clients 20 prints the closing line, every worker exits 0', { skip: SKIP }, async (t) => {
@@ -77,7 +29,7 @@ test('libuv, TS workers: --clients 20 prints the closing line, every worker exit
 
 for (const worker of ['ts', 'mixed']) {
   test(`send, --worker ${worker}: 20 clients, each answered on its own port, echoes byte-exact, round-robin, end of file`, { skip: SKIP }, async (t) => {
-    await twentyClients(t, ['--technique', 'send', '--worker', worker]);
+    await twentyClients(t, ['--technique', 'send', '--worker', worker], CLIENT_TIMEOUT_MS);
   });
 
   test(`send, --worker ${worker}: --clients 20 prints the closing line, every worker exits 0`, { skip: SKIP }, async (t) => {
