@@ -94,23 +94,25 @@ function counts(pids: readonly number[]): number[] {
   return [...by.values()].sort((a, b) => a - b);
 }
 
-/** Windows (the test/handoff-win*.test.ts files): 20 clients against a master with 3
- * workers, for any technique and worker kind; banners, echoes, round-robin 6/7/7, one
- * "served" line each, and no worker left once the master stops. */
-export async function twentyClients(t: Test, args: readonly string[], clientTimeoutMs: number): Promise<void> {
+/** Windows (the test/handoff-win*.test.ts files): `count` clients against a master with 3
+ * workers, for any technique and worker kind; banners, echoes, round-robin, one "served"
+ * line each, and no worker left once the master stops. */
+export async function manyClients(t: Test, args: readonly string[], count: number, clientTimeoutMs: number): Promise<void> {
   const master = await startMaster([...args, '--workers', '3']);
   let served: Served[] = [];
   try {
-    served = await clients(master.port, 20, clientTimeoutMs);
+    served = await clients(master.port, count, clientTimeoutMs);
   } catch (e) {
     t.fail((e as Error).message);
   }
-  t.equal(served.length, 20, '20 connections ended with end of file (the master kept no copy)');
+  t.equal(served.length, count, `${count} connections ended with end of file (the master kept no copy)`);
   const wrong = served.filter((s) => s.received !== `worker ${s.pid} serving 127.0.0.1:${s.clientPort}\n${s.pid}: ${s.line}`);
   t.deepEqual(wrong, [], "each banner names the client's own port; each echo is byte-exact");
-  t.deepEqual(counts(served.map((s) => s.pid)), [6, 7, 7], 'round-robin: 3 workers served 6, 7 and 7');
+  // Round-robin over 3 workers: each served count/3, the first count % 3 one more.
+  const even = [0, 1, 2].map((i) => Math.floor(count / 3) + (i < count % 3 ? 1 : 0)).sort((a, b) => a - b);
+  t.deepEqual(counts(served.map((s) => s.pid)), even, `round-robin: 3 workers served ${even.join(', ')}`);
   const deadline = Date.now() + 60_000;
-  while ((master.run.output().toString().match(SERVED_LINE) ?? []).length < 20 && Date.now() < deadline) await sleep(50);
+  while ((master.run.output().toString().match(SERVED_LINE) ?? []).length < count && Date.now() < deadline) await sleep(50);
   const stdout = master.run.output().toString();
   const logged = [...stdout.matchAll(/^\[worker (\d+)\]\[info\]: served 127\.0\.0\.1:(\d+) \(1 lines\)\r?$/gm)].map(
     (m) => `${m[1]}:${m[2]}`,
@@ -133,4 +135,25 @@ export async function closingLine(t: Test, args: readonly string[], technique: s
   t.ok(stdout.endsWith(`handoff: 20 of 20 connections served by 2 workers (technique ${technique})\n`), 'the closing line');
   t.equal((stdout.match(/\]\[info\]: served 127\.0\.0\.1:\d+ \(1 lines\)\n/g) ?? []).length, 20, '20 "served" lines');
   t.equal((stdout.match(/^\[worker \d+\] exited with code 0\n/gm) ?? []).length, 2, 'both workers exit 0 once their channels close');
+}
+
+/**
+ * A long-lived worker (send, libuv) killed while the master runs: the relay reports its
+ * end (`exitLine(pid)`: `killed by SIGKILL` on POSIX; on Windows Node's process.kill is
+ * TerminateProcess(handle, 1), reported as `exited with code 1`), and the 12 connections
+ * that follow go to the two workers left, each echoed. Returns the master, still running.
+ */
+export async function killedWorker(t: Test, args: readonly string[], exitLine: (pid: number) => string, clientTimeoutMs?: number): Promise<Master> {
+  const master = await startMaster([...args, '--workers', '3']);
+  const first = await clients(master.port, 6, clientTimeoutMs);
+  const victim = first[0]!.pid;
+  process.kill(victim, 'SIGKILL');
+  await master.run.waitFor(exitLine(victim));
+  t.pass(`${exitLine(victim).trim()} reported`);
+  const later = await clients(master.port, 12, clientTimeoutMs);
+  const pids = new Set(later.map((s) => s.pid));
+  t.notOk(pids.has(victim), 'no later connection went to the killed worker');
+  t.equal(pids.size, 2, 'the two others share them');
+  t.equal(later.filter((s) => s.received === `worker ${s.pid} serving 127.0.0.1:${s.clientPort}\n${s.pid}: ${s.line}`).length, 12, 'all 12 answered and echoed');
+  return master;
 }

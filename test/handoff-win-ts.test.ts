@@ -11,7 +11,7 @@
 import test from 'tape';
 import { connect } from 'node:net';
 import { handoffNative, ipc, isNativeError } from '../parent/native.ts';
-import { closingLine, handoffArgv, twentyClients } from './handoff-clients.ts';
+import { closingLine, handoffArgv, manyClients } from './handoff-clients.ts';
 import { IS_WINDOWS, run, sleep } from './helpers.ts';
 
 const SKIP = IS_WINDOWS ? false : 'Windows only (run by npm run test:wine)';
@@ -20,7 +20,7 @@ const SKIP = IS_WINDOWS ? false : 'Windows only (run by npm run test:wine)';
 const CLIENT_TIMEOUT_MS = 120_000;
 
 test('libuv, TS workers: 20 clients, each answered on its own port, echoes byte-exact, round-robin, end of file', { skip: SKIP }, async (t) => {
-  await twentyClients(t, ['--technique', 'libuv'], CLIENT_TIMEOUT_MS);
+  await manyClients(t, ['--technique', 'libuv'], 20, CLIENT_TIMEOUT_MS);
 });
 
 test('libuv, TS workers: --clients 20 prints the closing line, every worker exits 0', { skip: SKIP }, async (t) => {
@@ -29,7 +29,7 @@ test('libuv, TS workers: --clients 20 prints the closing line, every worker exit
 
 for (const worker of ['ts', 'mixed']) {
   test(`send, --worker ${worker}: 20 clients, each answered on its own port, echoes byte-exact, round-robin, end of file`, { skip: SKIP }, async (t) => {
-    await twentyClients(t, ['--technique', 'send', '--worker', worker], CLIENT_TIMEOUT_MS);
+    await manyClients(t, ['--technique', 'send', '--worker', worker], 20, CLIENT_TIMEOUT_MS);
   });
 
   test(`send, --worker ${worker}: --clients 20 prints the closing line, every worker exits 0`, { skip: SKIP }, async (t) => {

@@ -11,15 +11,22 @@
 import { connect } from 'node:net';
 import test from 'tape';
 import { handoffNative, ipc, isNativeError } from '../parent/native.ts';
-import { closingLine, twentyClients } from './handoff-clients.ts';
+import { closingLine, killedWorker, manyClients } from './handoff-clients.ts';
 import { IS_WINDOWS, sleep } from './helpers.ts';
 
 const SKIP = IS_WINDOWS ? false : 'Windows only (run by npm run test:wine)';
 /** Each client's wait for end of file: Wine on a busy machine starts processes slowly. */
 const CLIENT_TIMEOUT_MS = 90_000;
 
-test('send, C workers: 20 clients, each answered on its own port, echoes byte-exact, round-robin, end of file', { skip: SKIP }, async (t) => {
-  await twentyClients(t, ['--technique', 'send', '--worker', 'c'], CLIENT_TIMEOUT_MS);
+test('send, C workers: 50 clients, each answered on its own port, echoes byte-exact, round-robin, end of file', { skip: SKIP }, async (t) => {
+  await manyClients(t, ['--technique', 'send', '--worker', 'c'], 50, CLIENT_TIMEOUT_MS);
+});
+
+test('send, C workers: a worker killed mid-run is reported; later connections go to the others', { skip: SKIP }, async (t) => {
+  // Node's process.kill on Windows is TerminateProcess(handle, 1).
+  const master = await killedWorker(t, ['--technique', 'send', '--worker', 'c'], (pid) => `[worker ${pid}] exited with code 1`, CLIENT_TIMEOUT_MS);
+  master.run.kill('SIGTERM');
+  await master.run.done;
 });
 
 test('send, C workers: --clients 20 prints the closing line, every worker exits 0', { skip: SKIP }, async (t) => {

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import test from 'tape';
 import { handoffNative, ipc, isNativeError } from '../parent/native.ts';
-import { clients, handoffArgv, RUN_TIMEOUT_MS, startMaster, type Master } from './handoff-clients.ts';
+import { clients, handoffArgv, killedWorker, RUN_TIMEOUT_MS, startMaster, type Master } from './handoff-clients.ts';
 import { alive, run, sleep } from './helpers.ts';
 
 const LINUX = process.platform === 'linux';
@@ -125,34 +125,12 @@ for (const technique of ['send', 'inherit', 'libuv']) {
   });
 }
 
-test('send: a worker killed mid-run is reported; later connections go to the others', { skip: SKIP }, async (t) => {
-  const master = await startMaster(['--technique', 'send', '--worker', 'c', '--workers', '3']);
-  const first = await clients(master.port, 6);
-  const victim = first[0]!.pid;
-  process.kill(victim, 'SIGKILL');
-  await master.run.waitFor(`[worker ${victim}] killed by SIGKILL\n`);
-  t.pass(`[worker ${victim}] killed by SIGKILL reported`);
-  const later = await clients(master.port, 12);
-  const pids = new Set(later.map((s) => s.pid));
-  t.notOk(pids.has(victim), 'no later connection went to the killed worker');
-  t.equal(pids.size, 2, 'the two others share them');
-  t.equal(later.filter((s) => s.received.endsWith(`${s.pid}: ${s.line}`)).length, 12, 'all 12 echoed');
-  await stopMaster(t, master);
-});
-
-test('libuv: a worker killed mid-run is reported; later connections go to the others', { skip: SKIP }, async (t) => {
-  const master = await startMaster(['--technique', 'libuv', '--worker', 'ts', '--workers', '3']);
-  const first = await clients(master.port, 6);
-  const victim = first[0]!.pid;
-  process.kill(victim, 'SIGKILL');
-  await master.run.waitFor(`[worker ${victim}] killed by SIGKILL\n`);
-  t.pass(`[worker ${victim}] killed by SIGKILL reported`);
-  const later = await clients(master.port, 12);
-  const pids = new Set(later.map((s) => s.pid));
-  t.notOk(pids.has(victim), 'no later connection went to the killed worker');
-  t.equal(pids.size, 2, 'the two others share them');
-  await stopMaster(t, master);
-});
+for (const [technique, worker] of [['send', 'c'], ['libuv', 'ts']] as const) {
+  test(`${technique}: a worker killed mid-run is reported; later connections go to the others`, { skip: SKIP }, async (t) => {
+    const master = await killedWorker(t, ['--technique', technique, '--worker', worker], (pid) => `[worker ${pid}] killed by SIGKILL\n`);
+    await stopMaster(t, master);
+  });
+}
 
 test('inherit: a worker killed mid-connection is reported, the client sees end of file, later connections get new workers', { skip: SKIP }, async (t) => {
   const master = await startMaster(['--technique', 'inherit', '--worker', 'c']);
