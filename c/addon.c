@@ -1036,11 +1036,19 @@ static napi_value js_claim_inherited(napi_env env, napi_callback_info info) {
 /* ---------- the native loop (POSIX): steps 1, 2, 3 and 5 on a thread, c/loop_posix.c ---------- */
 
 /* What JavaScript holds: the loop, and the thread-safe function its events come through.
- * Freed when that function is finalized, after the last event was delivered. */
+ * Two owners, both on the main thread: the JavaScript handle (an external) and the
+ * function; the box is freed when both are finalized and the thread was joined. If Node's
+ * environment ends with the thread still running, the box is detached and left. */
 typedef struct loop_box {
   ipc_loop *loop; /* NULL once joined */
   napi_threadsafe_function tsfn;
+  int tsfn_finalized;
+  int handle_finalized;
 } loop_box;
+
+static void loop_box_maybe_free(loop_box *box) {
+  if (box->tsfn_finalized && box->handle_finalized && box->loop == NULL) free(box);
+}
 
 #define LOOP_EVENTS_PER_CALL 64
 
@@ -1087,10 +1095,28 @@ static void loop_call_js(napi_env env, napi_value callback, void *context, void 
   }
 }
 
-static void loop_box_finalize(napi_env env, void *data, void *hint) {
+static void loop_tsfn_finalize(napi_env env, void *data, void *hint) {
+  loop_box *box = data;
   (void)env;
   (void)hint;
-  free(data);
+  box->tsfn_finalized = 1;
+  loop_box_maybe_free(box);
+}
+
+static void loop_handle_finalize(napi_env env, void *data, void *hint) {
+  loop_box *box = data;
+  (void)env;
+  (void)hint;
+  box->handle_finalized = 1;
+  loop_box_maybe_free(box);
+}
+
+/* Node's environment ends (process.exit, an uncaught exception) with the thread running:
+ * it must not call into the thread-safe function any more. The thread and the box are
+ * left to the process's end. */
+static void loop_env_cleanup(void *data) {
+  loop_box *box = data;
+  if (box->loop != NULL) ipc_loop_detach(box->loop);
 }
 
 static int get_loop(napi_env env, napi_value v, const char *what, loop_box **box) {
@@ -1120,19 +1146,28 @@ static napi_value js_loop_start(napi_env env, napi_callback_info info) {
     ipc_fail(&err, "ENOMEM", "calloc", "out of memory");
     return throw_ipc(env, &err);
   }
-  if (napi_create_string_utf8(env, "ipc.loop", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, box, loop_box_finalize, box, loop_call_js,
-                                      &box->tsfn) != napi_ok) {
+  /* The handle first: once the thread runs, nothing may fail before JavaScript has it. */
+  if (napi_create_external(env, box, loop_handle_finalize, NULL, &external) != napi_ok) {
     free(box);
+    return throw_napi_failure(env, "creating the loop's handle");
+  }
+  if (napi_create_string_utf8(env, "ipc.loop", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, box, loop_tsfn_finalize, box, loop_call_js,
+                                      &box->tsfn) != napi_ok) {
+    box->tsfn_finalized = 1; /* there is none: the handle's finalizer frees the box */
     return throw_napi_failure(env, "creating the loop's thread-safe function");
   }
   memset(&err, 0, sizeof err);
   if (ipc_loop_start(out_fd, loop_notify, box, &box->loop, &err) < 0) {
-    /* Releasing finalizes the function, which frees the box. */
+    /* Releasing finalizes the function; the handle's finalizer then frees the box. */
     napi_release_threadsafe_function(box->tsfn, napi_tsfn_abort);
     return throw_ipc(env, &err);
   }
-  CHECK(env, napi_create_external(env, box, NULL, NULL, &external));
+  if (napi_add_env_cleanup_hook(env, loop_env_cleanup, box) != napi_ok) {
+    /* Without the hook the loop still works; only a process that ends mid-run would
+     * race its thread's last notify. Say so rather than fail a run that can proceed. */
+    fprintf(stderr, "ipc: loopStart: napi_add_env_cleanup_hook failed\n");
+  }
   return external;
 }
 
@@ -1222,9 +1257,11 @@ static napi_value js_loop_join(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 1, argv, &argc) < 0) return NULL;
   if (get_loop(env, argv[0], "loopJoin(loop): loop", &box) < 0) return NULL;
   loop = box->loop;
-  box->loop = NULL;
   memset(&err, 0, sizeof err);
   if (ipc_loop_join(loop, &err) < 0) return throw_ipc(env, &err);
+  box->loop = NULL;
+  if (napi_remove_env_cleanup_hook(env, loop_env_cleanup, box) != napi_ok)
+    fprintf(stderr, "ipc: loopJoin: napi_remove_env_cleanup_hook failed\n");
   CHECK(env, napi_release_threadsafe_function(box->tsfn, napi_tsfn_release));
   return NULL;
 }

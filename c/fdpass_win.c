@@ -139,11 +139,18 @@ int ipc_claim_inherited(ipc_fd inherited, ipc_fd *claimed, ipc_error *err) {
   /* The inherited handle must go too: the connection ends only when its last handle
    * closes. closesocket refuses it here for the same reason (WSAENOTSOCK); CloseHandle is
    * all Wine's closesocket would do once its lookup succeeded. */
-  if (closesocket(inherited) == 0 || (WSAGetLastError() == WSAENOTSOCK && CloseHandle((HANDLE)inherited))) {
+  if (closesocket(inherited) == 0) {
     *claimed = s;
     return 0;
   }
-  ipc_fail_system(err, "CloseHandle");
+  if (WSAGetLastError() != WSAENOTSOCK) {
+    ipc_fail_socket(err, "closesocket");
+  } else if (CloseHandle((HANDLE)inherited)) {
+    *claimed = s;
+    return 0;
+  } else {
+    ipc_fail_system(err, "CloseHandle");
+  }
   closesocket(s);
   return -1;
 }

@@ -271,6 +271,8 @@ int ipc_loop_finish(ipc_loop *loop, ipc_error *err);
  * fd has ended. */
 long long ipc_loop_quiet_ms(ipc_loop *loop, ipc_fd fd);
 size_t ipc_loop_take_events(ipc_loop *loop, ipc_loop_event *out, size_t max);
+/* Node's environment is ending with the thread still running: no notify from now on. */
+void ipc_loop_detach(ipc_loop *loop);
 /* After IPC_LOOP_FINISHED: waits for the thread and frees the loop. */
 int ipc_loop_join(ipc_loop *loop, ipc_error *err);
 #endif

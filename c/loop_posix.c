@@ -59,7 +59,8 @@ typedef struct loop_source {
   size_t held_len, held_cap;
   /* CLOCK_MONOTONIC ms of the last output seen (read, or ready): the exit line's grace. */
   atomic_llong last_activity_ms;
-  int open;
+  /* Cleared on this thread when the source ends; read under lock by ipc_loop_quiet_ms. */
+  atomic_int open;
 } loop_source;
 
 typedef enum { CMD_ADD, CMD_CLOSE, CMD_APPEND, CMD_FINISH } loop_cmd_kind;
@@ -124,8 +125,16 @@ static void push_event(ipc_loop *L, const ipc_loop_event *e) {
   }
   was_empty = L->n_events == 0;
   L->events[L->n_events++] = *e;
+  /* Under lock, so that once ipc_loop_detach has returned no notify is running or will
+   * run (the thread-safe function behind it may be gone when Node's environment ends). */
+  if (was_empty && L->notify != NULL) L->notify(L->notify_ctx);
   pthread_mutex_unlock(&L->lock);
-  if (was_empty) L->notify(L->notify_ctx);
+}
+
+void ipc_loop_detach(ipc_loop *L) {
+  pthread_mutex_lock(&L->lock);
+  L->notify = NULL;
+  pthread_mutex_unlock(&L->lock);
 }
 
 size_t ipc_loop_take_events(ipc_loop *L, ipc_loop_event *out, size_t max) {
@@ -176,42 +185,49 @@ static int wait_writable(int fd) {
  * TypeScript Output does, while JavaScript stops the children. */
 static void write_batch(ipc_loop *L) {
   size_t done = 0;
-  int waited = 0;
+  long long started;
   if (L->output_broken) {
     L->batch_len = 0;
     return;
   }
+  /* While a write waits for the reader, the children's output waits unread in their
+   * sockets: that time must not count as their quiet (the exit line's grace), whether the
+   * wait is a poll() for room or a blocking write (a terminal is blocking, and Ctrl-S
+   * stops it). So the clock stops for the whole write. */
+  atomic_store(&L->writing, 1);
+  started = now_ms();
   while (done < L->batch_len) {
     ssize_t n = write(L->out_fd, L->batch + done, L->batch_len - done);
-    if (n >= 0) {
+    int e = errno;
+    if (n > 0) {
       done += (size_t)n;
       continue;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      atomic_store(&L->writing, 1);
-      waited = 1;
+    if (n < 0 && e == EINTR) continue;
+    if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
       if (wait_writable(L->out_fd) == 0) continue;
+      e = errno; /* poll's */
     }
     {
-      ipc_loop_event e;
-      memset(&e, 0, sizeof e);
-      e.kind = IPC_LOOP_OUTPUT_ERROR;
-      ipc_fail_errno(&e.err, errno, "write");
+      /* write(2) returning 0 for a non-empty buffer would repeat forever: an error too. */
+      ipc_loop_event ev;
+      memset(&ev, 0, sizeof ev);
+      ev.kind = IPC_LOOP_OUTPUT_ERROR;
+      ipc_fail_errno(&ev.err, n == 0 ? EIO : e, "write");
       L->output_broken = 1;
-      push_event(L, &e);
+      push_event(L, &ev);
       break;
     }
   }
   L->batch_len = 0;
-  if (waited) {
+  if (now_ms() - started > 0) {
     /* Output waited unread all along while the reader was slow: every grace starts over
      * (RelayCore.resumeReading). */
     long long t = now_ms();
     size_t i;
     for (i = 0; i < L->n_sources; i++) atomic_store(&L->sources[i]->last_activity_ms, t);
-    atomic_store(&L->writing, 0);
   }
+  atomic_store(&L->writing, 0);
 }
 
 /* ---------- lines (step 3): LineAssembler in parent/lines.ts ---------- */
@@ -283,7 +299,7 @@ static void end_source(ipc_loop *L, loop_source *s, int at_eof) {
   ipc_loop_event e;
   ipc_error err;
   end_line(L, s);
-  s->open = 0;
+  atomic_store(&s->open, 0);
   memset(&e, 0, sizeof e);
   e.kind = IPC_LOOP_END;
   e.fd = s->fd;
@@ -343,10 +359,12 @@ static void add_source(ipc_loop *L, loop_cmd *c) {
   loop_source *s = calloc(1, sizeof *s);
   if (s == NULL) abort();
   if (L->n_sources == L->cap_sources) {
+    /* Under lock: realloc may free the old array, which ipc_loop_quiet_ms walks under it. */
     size_t cap = L->cap_sources ? L->cap_sources * 2 : 8;
-    loop_source **bigger = realloc(L->sources, cap * sizeof *bigger);
-    if (bigger == NULL) abort();
+    loop_source **bigger;
     pthread_mutex_lock(&L->lock);
+    bigger = realloc(L->sources, cap * sizeof *bigger);
+    if (bigger == NULL) abort();
     L->sources = bigger;
     L->cap_sources = cap;
     pthread_mutex_unlock(&L->lock);
@@ -355,7 +373,7 @@ static void add_source(ipc_loop *L, loop_cmd *c) {
   s->label = c->data; /* the command's copy becomes the source's */
   s->label_len = c->len;
   c->data = NULL;
-  s->open = 1;
+  atomic_store(&s->open, 1);
   atomic_store(&s->last_activity_ms, now_ms());
   pthread_mutex_lock(&L->lock);
   L->sources[L->n_sources++] = s;
@@ -430,9 +448,22 @@ static int wait_and_read(ipc_loop *L, ipc_error *err) {
   return rc < 0 ? -1 : 0;
 }
 
+/* After a failed select(): nothing can be read any more, so wait for commands (FINISH)
+ * without spinning. */
+static void wait_for_commands(ipc_loop *L) {
+  struct pollfd p;
+  p.fd = L->wake[0];
+  p.events = POLLIN;
+  while (poll(&p, 1, -1) < 0 && errno == EINTR) {
+    /* a signal: wait again */
+  }
+  drain_wakeups(L);
+}
+
 static void *loop_main(void *arg) {
   ipc_loop *L = arg;
   ipc_loop_event e;
+  int failed = 0;
   memset(&e, 0, sizeof e);
   for (;;) {
     int finish = apply_commands(L);
@@ -444,22 +475,13 @@ static void *loop_main(void *arg) {
     }
     if (L->batch_len > 0) write_batch(L);
     if (finish) break;
-    if (wait_and_read(L, &e.err) < 0) {
+    if (failed) {
+      wait_for_commands(L);
+    } else if (wait_and_read(L, &e.err) < 0) {
       e.kind = IPC_LOOP_FAILED;
       push_event(L, &e);
       memset(&e, 0, sizeof e);
-      /* Nothing can be read any more: wait for FINISH without spinning. */
-      for (;;) {
-        struct pollfd p;
-        p.fd = L->wake[0];
-        p.events = POLLIN;
-        if (poll(&p, 1, -1) < 0 && errno != EINTR) break;
-        drain_wakeups(L);
-        pthread_mutex_lock(&L->lock);
-        finish = L->cmds != NULL;
-        pthread_mutex_unlock(&L->lock);
-        if (finish) break;
-      }
+      failed = 1;
     }
   }
   e.kind = IPC_LOOP_FINISHED;
@@ -471,17 +493,18 @@ static void *loop_main(void *arg) {
 
 /* The thread blocks every signal: they go to Node's main thread, whose handlers (SIGCHLD,
  * SIGINT, ...) are the ones that act on them, and select() here is not cut short. */
-static int start_thread(ipc_loop *L) {
+static int start_thread(ipc_loop *L, ipc_error *err) {
   sigset_t all, old;
   int rc;
   sigfillset(&all);
   rc = pthread_sigmask(SIG_SETMASK, &all, &old);
-  if (rc != 0) return rc;
+  if (rc != 0) return ipc_fail_errno(err, rc, "pthread_sigmask");
   rc = pthread_create(&L->thread, NULL, loop_main, L);
   /* Restoring the mask just read cannot fail; if it did, this thread would have lost
    * its signals for good, which nothing could report. */
   if (pthread_sigmask(SIG_SETMASK, &old, NULL) != 0) abort();
-  return rc;
+  if (rc != 0) return ipc_fail_errno(err, rc, "pthread_create");
+  return 0;
 }
 
 /* Frees what ipc_loop_start allocated before the thread existed. */
@@ -522,13 +545,12 @@ int ipc_loop_start(int out_fd, ipc_loop_notify_fn notify, void *notify_ctx, ipc_
     discard(L);
     return -1;
   }
-  rc = start_thread(L);
-  if (rc != 0) {
+  if (start_thread(L, err) != 0) {
     close(L->wake[0]);
     close(L->wake[1]);
     pthread_mutex_destroy(&L->lock);
     discard(L);
-    return ipc_fail_errno(err, rc, "pthread_create");
+    return -1;
   }
   *out = L;
   return 0;

@@ -242,9 +242,9 @@ int main(int argc, char **argv) {
 #endif
   if (argc == 3 && parse_number(argv[2], &fd) == 0) {
     if (strcmp(argv[1], "--socket") == 0) {
-      ipc_error err;
-      if (ipc_claim_inherited(fd, &fd, &err) != 0) {
-        say(STDERR_NO, "the inherited socket %s: %s (%s)\n", argv[2], err.message, err.code);
+      ipc_error claim_err;
+      if (ipc_claim_inherited(fd, &fd, &claim_err) != 0) {
+        say(STDERR_NO, "the inherited socket %s: %s (%s)\n", argv[2], claim_err.message, claim_err.code);
         return 1;
       }
       serve(fd);

@@ -94,7 +94,11 @@ export async function serveOnWindows(channel: number | null, sockets: readonly n
       open.set(socket, new Connection(socket, native));
     } catch (e) {
       say(2, `a new connection: ${(e as Error).message}`);
-      ipc.close(socket);
+      try {
+        ipc.close(socket);
+      } catch (closeError) {
+        say(2, `closesocket: ${(closeError as Error).message}`);
+      }
     }
   };
   // --socket N (inherit): the SOCKET inherited from the master, claimed first where

@@ -55,6 +55,8 @@ export class NativeRelay extends SelectRelay {
   private readonly calls: NativeLoopIpc;
   private loopHandle: NativeLoop | null = null;
   private readonly wakeup = new Wakeup();
+  /** Sources handed to loopClose whose 'end' event has not come yet. */
+  private readonly closing = new Map<number, FdSource>();
   private failure: Error | null = null;
   private outputFailed = false;
   private onFinished: (() => void) | null = null;
@@ -93,12 +95,13 @@ export class NativeRelay extends SelectRelay {
   }
 
   /** The thread reads on its own: only a last look before closing is asked of it (a stop,
-   * a detached child left running). The source counts as ended from now on; its 'end'
-   * event is then ignored. */
+   * a detached child left running). The source counts as ended from now on; if that last
+   * look meets end of file, its 'end' event still runs onEnd, as in the TypeScript loop. */
   protected override readSource(source: FdSource, closeAfter = false): void {
     if (!closeAfter || !source.open || this.loopHandle === null) return;
     source.open = false;
     this.byFd.delete(source.fd);
+    this.closing.set(source.fd, source);
     this.calls.loopClose(this.loopHandle, source.fd);
   }
 
@@ -143,12 +146,19 @@ export class NativeRelay extends SelectRelay {
   private onEvents(events: NativeLoopEvent[]): void {
     for (const e of events) {
       if (e.kind === 'end') {
+        // Only at a real end of file: a relay thread (pipe-thread) is then done.
+        const closed = this.closing.get(e.fd);
+        if (closed !== undefined) {
+          // Closed by readSource, already counted as ended.
+          this.closing.delete(e.fd);
+          if (e.eof) closed.onEnd?.();
+          continue;
+        }
         const source = this.byFd.get(e.fd);
-        if (source === undefined) continue; // closed by readSource, already counted as ended
+        if (source === undefined) continue;
         source.open = false;
         this.byFd.delete(e.fd);
         this.activity(source.owner);
-        // Only at a real end of file: a relay thread (pipe-thread) is then done.
         if (e.eof) source.onEnd?.();
       } else if (e.kind === 'output-error') {
         this.opts.trace(`stdout failed (${e.error.message}): stopping`);
@@ -166,12 +176,15 @@ export class NativeRelay extends SelectRelay {
     this.wakeup.wake();
   }
 
-  /** Only when run() failed before the end: the thread still owns descriptors. It ends
-   * them and stops; the join waits for its last write. */
+  /** Only when run() failed before the end: the thread still owns descriptors. The
+   * children are killed first, so that the thread's last look at each source ends (a
+   * child still writing would keep it reading); then it ends them and stops, and the
+   * join waits for its last write. */
   protected override dispose(): void {
     const loop = this.loopHandle;
     if (loop !== null) {
       this.loopHandle = null;
+      for (const child of this.children) if (!child.detached && child.exit === null) this.signal(child, 'SIGKILL');
       this.calls.loopFinish(loop);
       this.calls.loopJoin(loop);
     }

@@ -134,7 +134,7 @@ export function markdown(o: Options, res: Results): string {
       L.push(`| ${tq.label} | ${cell(sp(marginal, 'conn_s'), 0)}${failures(marginal)} | ${cell(sp(many, 'wall_s'))} | ${cell(sp(many, 'conn_s'), 0)} | ${cell(sp(many, 'cpu_s'))} | ${cell(sp(many, 'rss_mb'), 1)} |`);
     }
     L.push('');
-    L.push('Each connection is checked by the master itself (banner, echo, end of file), 4 at a time; the master runs as the parents do. Its CPU is its own, not its workers\'.');
+    L.push('Each connection is checked by the master itself (banner, echo, end of file), 4 at a time; the master runs as the parents do (compiled), with the TypeScript loop: its listener joins that loop\'s select(), so the native loop does not run there. Its CPU is its own, not its workers\'.');
     L.push('');
   }
   L.push('### Targets');
